@@ -1,0 +1,117 @@
+import CLossKit
+import LossKitKernels
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What an `lk_loss*` points to: the configured loss and its name as a C string.
+final class LossHandle {
+    let loss: ConfiguredLoss
+    let cName: UnsafeMutablePointer<CChar>
+
+    init(_ loss: ConfiguredLoss) {
+        self.loss = loss
+        self.cName = strdup(loss.name)!
+    }
+
+    deinit { free(cName) }
+
+    var opaque: OpaquePointer { OpaquePointer(Unmanaged.passRetained(self).toOpaque()) }
+
+    static func from(_ pointer: OpaquePointer?) throws(ABIError) -> LossHandle {
+        guard let pointer else { throw ABIError(LK_ERROR_NULL_POINTER, "loss is NULL; expected a handle from lk_loss_create") }
+        return Unmanaged<LossHandle>.fromOpaque(UnsafeRawPointer(pointer)).takeUnretainedValue()
+    }
+}
+
+/// The registered loss names as C strings that live as long as the process.
+nonisolated(unsafe) private let registeredNames: [UnsafeMutablePointer<CChar>] = LossCatalog.builtIn.map { strdup($0.name)! }
+
+@c @implementation
+public func lk_loss_create(_ name: UnsafePointer<CChar>!, _ outLoss: UnsafeMutablePointer<OpaquePointer?>!) -> lk_status {
+    abiCall { () throws(ABIError) in
+        guard let outLoss else { throw ABIError(LK_ERROR_NULL_POINTER, "out_loss is NULL; expected a place to store the handle") }
+        outLoss.pointee = nil
+        let lossName = try requiredString(name, "name")
+        let loss = try kernelCall { () throws(LossError) in try ConfiguredLoss(named: lossName) }
+        outLoss.pointee = LossHandle(loss).opaque
+    }
+}
+
+@c @implementation
+public func lk_loss_destroy(_ loss: OpaquePointer!) {
+    guard let loss else { return }
+    Unmanaged<LossHandle>.fromOpaque(UnsafeRawPointer(loss)).release()
+}
+
+@c @implementation
+public func lk_loss_get_name(_ loss: OpaquePointer!) -> UnsafePointer<CChar>! {
+    guard let handle = try? LossHandle.from(loss) else { return nil }
+    return UnsafePointer(handle.cName)
+}
+
+@c @implementation
+public func lk_loss_set_param(_ loss: OpaquePointer!, _ name: UnsafePointer<CChar>!, _ value: Double) -> lk_status {
+    abiCall { () throws(ABIError) in
+        let handle = try LossHandle.from(loss)
+        let parameter = try requiredString(name, "name")
+        try kernelCall { () throws(LossError) in try handle.loss.set(parameter, number: value) }
+    }
+}
+
+@c @implementation
+public func lk_loss_set_param_string(_ loss: OpaquePointer!, _ name: UnsafePointer<CChar>!,
+                                     _ value: UnsafePointer<CChar>!) -> lk_status {
+    abiCall { () throws(ABIError) in
+        let handle = try LossHandle.from(loss)
+        let parameter = try requiredString(name, "name")
+        let text = try requiredString(value, "value")
+        try kernelCall { () throws(LossError) in try handle.loss.set(parameter, choice: text) }
+    }
+}
+
+@c @implementation
+public func lk_loss_get_param(_ loss: OpaquePointer!, _ name: UnsafePointer<CChar>!,
+                              _ outValue: UnsafeMutablePointer<Double>!) -> lk_status {
+    abiCall { () throws(ABIError) in
+        let handle = try LossHandle.from(loss)
+        let parameter = try requiredString(name, "name")
+        guard let outValue else { throw ABIError(LK_ERROR_NULL_POINTER, "out_value is NULL; expected a place to store the value") }
+        outValue.pointee = try kernelCall { () throws(LossError) in try handle.loss.number(parameter) }
+    }
+}
+
+@c @implementation
+public func lk_loss_compute(_ loss: OpaquePointer!, _ batch: UnsafePointer<lk_batch>!) -> lk_status {
+    abiCall { () throws(ABIError) in
+        let handle = try LossHandle.from(loss)
+        let decoded = try BatchDecoder.decode(batch)
+        try kernelCall { () throws(LossError) in try handle.loss.evaluate(decoded) }
+    }
+}
+
+@c @implementation
+public func lk_loss_count() -> Int64 {
+    Int64(registeredNames.count)
+}
+
+@c @implementation
+public func lk_loss_name_at(_ index: Int64) -> UnsafePointer<CChar>! {
+    guard index >= 0 && index < Int64(registeredNames.count) else { return nil }
+    return UnsafePointer(registeredNames[Int(index)])
+}
+
+@c @implementation
+public func lk_set_num_threads(_ count: Int32) -> lk_status {
+    abiCall { () throws(ABIError) in
+        guard count >= 0 else {
+            throw ABIError(LK_ERROR_BAD_PARAM, "thread count is \(count); expected 0 (one per CPU) or a positive number")
+        }
+        Threading.setLimit(Int(count))
+    }
+}
+
+@c @implementation
+public func lk_get_num_threads() -> Int32 {
+    Int32(clamping: Threading.configuredLimit)
+}

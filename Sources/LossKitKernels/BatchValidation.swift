@@ -1,0 +1,85 @@
+/// Checks of a batch's *data* (its structure was checked by the caller), each run before anything is
+/// written so that a refused batch leaves every output untouched.
+enum BatchValidation {
+    static func checkWeights<T: KernelFloat>(_ batch: Batch<T>) throws(LossError) {
+        guard let weight = batch.weight else { return }
+        for j in 0..<batch.classes where !(weight[j] >= 0 && weight[j].isFinite) {
+            throw LossError(.badWeight, "class weight \(j) is \(weight[j]); expected a finite value >= 0")
+        }
+    }
+
+    static func checkDLoss<T: KernelFloat>(_ batch: Batch<T>) throws(LossError) {
+        guard let dloss = batch.dloss else { return }
+        let count = batch.reduction == .none ? batch.samples : 1
+        for i in 0..<count where !dloss[i].isFinite {
+            throw LossError(.badDLoss, "dloss[\(i)] is \(dloss[i]); expected a finite upstream gradient")
+        }
+    }
+
+    /// NaN and +inf are refused; -inf is a masked class and allowed.
+    static func checkLogits<T: KernelFloat>(_ batch: Batch<T>) throws(LossError) {
+        let total = batch.samples * batch.classes
+        let logits = batch.logits
+        // Scan in blocks without early exit (vectorisable); locate the culprit only on failure.
+        let block = 4096
+        var start = 0
+        while start < total {
+            let end = min(total, start + block)
+            var bad: UInt8 = 0
+            for i in start..<end { bad |= logits[i] < .infinity ? 0 : 1 }
+            if bad != 0 {
+                let i = (start..<end).first { !(logits[$0] < .infinity) }!
+                let (sample, cls) = position(ofElement: i, batch)
+                throw LossError(.nonfiniteLogit,
+                                "logit \(logits[i]) at sample \(sample), class \(cls); expected finite values or -inf "
+                                    + "(a masked class), or set nan_policy=\"propagate\"")
+            }
+            start = end
+        }
+    }
+
+    /// Checks class indices and returns the weighted mean's divisor: Σ w_y over samples not ignored.
+    static func checkIndices<T: KernelFloat, I: FixedWidthInteger>(_ batch: Batch<T>,
+                                                                    _ target: UnsafePointer<I>) throws(LossError) -> Double {
+        let classes = Int64(batch.classes), ignore = batch.ignoreIndex
+        var denominator: Double = 0
+        for i in 0..<batch.samples {
+            let y = Int64(target[i])
+            if y == ignore { continue }
+            guard y >= 0 && y < classes else {
+                throw LossError(.targetOutOfRange,
+                                "target[\(i)] is \(y); expected a class index in [0, \(classes)) or ignore_index (\(ignore))")
+            }
+            denominator += batch.weight.map { Double($0[Int(y)]) } ?? 1
+        }
+        return denominator
+    }
+
+    /// Probability targets: finite, non-negative, each sample summing to 1 within the dtype's tolerance.
+    static func checkProbabilities<T: KernelFloat>(_ batch: Batch<T>, _ q: UnsafePointer<T>) throws(LossError) {
+        let classes = batch.classes, inner = batch.inner
+        for sample in 0..<batch.samples {
+            let base = (sample / inner) * classes * inner + sample % inner
+            var sum: Double = 0
+            for j in 0..<classes {
+                let value = q[base + j * inner]
+                guard value >= 0 && value.isFinite else {
+                    throw LossError(.badProbabilities,
+                                    "probability target \(value) at sample \(sample), class \(j); expected a finite value >= 0")
+                }
+                sum += Double(value)
+            }
+            guard abs(sum - 1) <= T.probabilitySumTolerance else {
+                throw LossError(.badProbabilities,
+                                "probability targets of sample \(sample) sum to \(sum); expected 1 ± \(T.probabilitySumTolerance)")
+            }
+        }
+    }
+
+    /// (sample, class) of the element at flat index `i` of the logits.
+    private static func position<T>(ofElement i: Int, _ batch: Batch<T>) -> (Int, Int) {
+        let inner = batch.inner, classes = batch.classes
+        let n = i / (classes * inner), rest = i % (classes * inner)
+        return (n * inner + rest % inner, rest / inner)
+    }
+}

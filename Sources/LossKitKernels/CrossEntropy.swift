@@ -1,0 +1,105 @@
+/// Softmax cross-entropy with PyTorch's `F.cross_entropy` semantics: class weights, label smoothing,
+/// probability targets, plus PaLM's z-loss.
+public struct CrossEntropy: RowLoss {
+    /// ε: the target becomes (1-ε)·target + ε/C.
+    public var labelSmoothing: Double
+    /// λ: adds λ·lse² per sample.
+    public var zLoss: Double
+
+    public init(labelSmoothing: Double = 0, zLoss: Double = 0) {
+        self.labelSmoothing = labelSmoothing
+        self.zLoss = zLoss
+    }
+
+    public static let parameters = [
+        ParameterSpec("label_smoothing", .number(default: 0, range: .unitInterval),
+                      "ε: the target becomes (1-ε)·target + ε/C"),
+        ParameterSpec("z_loss", .number(default: 0, range: .nonNegative),
+                      "λ: adds λ·lse² per sample (PaLM's z-loss)"),
+    ]
+
+    public init(parameters: ParameterValues) {
+        self.init(labelSmoothing: parameters[number: "label_smoothing"], zLoss: parameters[number: "z_loss"])
+    }
+
+    public var acceptsProbabilities: Bool { true }
+
+    // One sample, written for an effective target vector t (a = the sample's weight):
+    //   class index y:   t_j = (1-ε)·w_y·[j = y] + (ε/C)·w_j,        a = w_y
+    //   probabilities q: t_j = w_j·((1-ε)·q_j + ε/C),                a = 1
+    //   m = max_j z_j,  lse = m + log Σ_j exp(z_j - m),  A = Σ_j t_j,  p_j = exp(z_j - lse)
+    //   L = Σ_j t_j·(lse - z_j) + λ·a·lse²  = A·lse - Σ_j t_j·z_j + λ·a·lse²
+    //   ∂L/∂z_j = (A + 2λ·a·lse)·p_j - t_j
+    // Pass 1 reads z once: online max and Σ exp(z - m) (rescaled when the max grows), and Σ t_j·z_j
+    // (terms with t_j = 0 skipped, so a masked class z_j = -inf costs nothing unless it is targeted).
+    // Pass 2 reads z again and writes g_j = scale·((A + 2λ·a·lse)·p_j - t_j).
+
+    public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int, weight: UnsafePointer<T>?,
+                                    grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
+        let smoothing = labelSmoothing
+        let wy = weight.map { Double($0[y]) } ?? 1
+        let onTarget = (1 - smoothing) * wy              // the part of t_y from the hard target
+        let uniform = smoothing / Double(classes)        // t_j = uniform·w_j elsewhere
+        return fused(z, classes: classes, sampleWeight: wy, grad: grad, scale: scale,
+                     targetMass: { j in
+                         let spread = uniform == 0 ? 0 : uniform * (weight.map { Double($0[j]) } ?? 1)
+                         return j == y ? onTarget + spread : spread
+                     })
+    }
+
+    public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, probabilities q: UnsafePointer<T>,
+                                    weight: UnsafePointer<T>?, grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
+        let smoothing = labelSmoothing
+        let uniform = smoothing / Double(classes)
+        return fused(z, classes: classes, sampleWeight: 1, grad: grad, scale: scale,
+                     targetMass: { j in
+                         let mass = (1 - smoothing) * Double(q[j]) + uniform
+                         return weight.map { Double($0[j]) * mass } ?? mass
+                     })
+    }
+
+    @inline(__always)
+    private func fused<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, sampleWeight a: Double,
+                                       grad: UnsafeMutablePointer<T>?, scale: T,
+                                       targetMass t: (Int) -> Double) -> Double {
+        // Pass 1: online log-sum-exp, A = Σ t_j and Σ t_j·z_j.
+        var m = -T.infinity
+        var sumExp: Double = 0
+        var targetTotal: Double = 0
+        var targetDot: Double = 0
+        for j in 0..<classes {
+            let zj = z[j]
+            if zj > m {
+                sumExp = sumExp * Double(T.exp(m - zj)) + 1
+                m = zj
+            } else if m > -T.infinity {
+                sumExp += Double(T.exp(zj - m))
+            }
+            let tj = t(j)
+            if tj != 0 {
+                targetTotal += tj
+                targetDot += tj * Double(zj)
+            }
+        }
+        guard m > -T.infinity else {
+            // Every class is masked: nothing can be predicted, nothing can be learned.
+            if let grad { for j in 0..<classes { grad[j] = 0 } }
+            return targetTotal > 0 ? .infinity : 0
+        }
+        let lse = Double(m) + _log(sumExp)
+        let loss = targetTotal * lse - targetDot + zLoss * a * lse * lse
+
+        // Pass 2: g_j = scale·((A + 2λ·a·lse)·p_j - t_j).
+        if let grad {
+            let pScale = (targetTotal + 2 * zLoss * a * lse) * Double(scale)
+            let lseT = T(lse)
+            for j in 0..<classes {
+                let p = Double(T.exp(z[j] - lseT))
+                grad[j] = T(pScale * p - Double(scale) * t(j))
+            }
+        }
+        return loss
+    }
+}
+
+@inline(__always) func _log(_ x: Double) -> Double { Double.log(x) }

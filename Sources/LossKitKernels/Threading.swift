@@ -1,0 +1,65 @@
+import Dispatch
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The process-wide thread limit and the deterministic work split used by every kernel.
+///
+/// Work is cut into chunks whose boundaries depend only on the batch's shape, never on the
+/// number of threads; each chunk sums its own samples in order and the chunk sums are added in
+/// chunk order. Results are therefore bit-identical for any thread count.
+public enum Threading {
+    private static let limit = Atomic<Int>(0)
+
+    /// At most `count` threads per call; 0 means one per CPU.
+    public static func setLimit(_ count: Int) { limit.store(max(0, count), ordering: .relaxed) }
+    public static var configuredLimit: Int { limit.load(ordering: .relaxed) }
+
+    static var cpuCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+
+    /// The threads a call may use right now.
+    static var available: Int {
+        let configured = configuredLimit
+        return configured == 0 ? cpuCount : configured
+    }
+
+    /// Most chunks a call splits into (bounds the stack space of per-chunk partial sums).
+    static let maxChunks = 1024
+    /// Elements of work per chunk that make a thread hand-off worth it.
+    static let elementsPerChunk = 1 << 15
+
+    /// Rows per chunk and chunk count for `rows` rows of `rowCost` elements each.
+    static func plan(rows: Int, rowCost: Int) -> (rowsPerChunk: Int, chunks: Int) {
+        guard rows > 0 else { return (1, 0) }
+        var perChunk = max(1, elementsPerChunk / max(1, rowCost))
+        if (rows + perChunk - 1) / perChunk > maxChunks { perChunk = (rows + maxChunks - 1) / maxChunks }
+        return (perChunk, (rows + perChunk - 1) / perChunk)
+    }
+
+    /// Runs `body(chunk)` for every chunk in `0..<chunks`, spread over the available threads.
+    static func forEachChunk(_ chunks: Int, _ body: (Int) -> Void) {
+        let threads = min(available, chunks)
+        if threads <= 1 {
+            for chunk in 0..<chunks { body(chunk) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let shared = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: threads) { worker in
+                var chunk = worker
+                while chunk < chunks {
+                    shared.value(chunk)
+                    chunk += threads
+                }
+            }
+        }
+    }
+}
+
+/// Hands a value the compiler cannot prove thread-safe to worker threads whose accesses are disjoint
+/// by construction (each chunk writes only its own rows and partial-sum slot).
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
