@@ -56,7 +56,7 @@ typedef enum lk_status {
     LK_ERROR_NONFINITE_LOGIT = 7,     /**< a NaN or +inf logit (with nan_policy "error", the default) */
     LK_ERROR_BAD_WEIGHT = 8,          /**< a class weight negative or non-finite */
     LK_ERROR_BAD_DLOSS = 9,           /**< the upstream gradient is non-finite */
-    LK_ERROR_BAD_REDUCTION = 10,      /**< reduction is not one of LK_REDUCTION_* */
+    LK_ERROR_BAD_REDUCTION = 10,      /**< reduction is not one of LK_REDUCTION_*, or not one the loss offers */
     LK_ERROR_UNKNOWN_LOSS = 11,       /**< no loss is registered under that name */
     LK_ERROR_UNKNOWN_PARAM = 12,      /**< the loss has no parameter of that name */
     LK_ERROR_BAD_PARAM = 13,          /**< a parameter value out of range or of the wrong kind */
@@ -163,6 +163,15 @@ lk_status lk_loss_set_param(lk_loss *loss, const char *name, double value);
 /** Set a text parameter by name (e.g. "nan_policy" = "error" | "propagate").
  *  Errors as lk_loss_set_param. */
 lk_status lk_loss_set_param_string(lk_loss *loss, const char *name, const char *value);
+
+/**
+ * Set a vector parameter by name (e.g. "priors" of logit_adjusted, "class_counts" of hem): `count`
+ * doubles copied from `values` (the loss keeps no pointer to them). count == 0 clears the vector.
+ * A length that must equal the number of classes is checked by lk_loss_compute.
+ * Errors as lk_loss_set_param; LK_ERROR_NULL_POINTER when values is NULL and count > 0,
+ * LK_ERROR_BAD_PARAM when count < 0.
+ */
+lk_status lk_loss_set_param_array(lk_loss *loss, const char *name, const double *values, int64_t count);
 
 /** Read a numeric parameter's current value into *out_value.
  *  Errors: LK_ERROR_NULL_POINTER, LK_ERROR_UNKNOWN_PARAM, LK_ERROR_BAD_PARAM

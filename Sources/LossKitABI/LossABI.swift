@@ -71,6 +71,21 @@ public func lk_loss_set_param_string(_ loss: OpaquePointer!, _ name: UnsafePoint
 }
 
 @c @implementation
+public func lk_loss_set_param_array(_ loss: OpaquePointer!, _ name: UnsafePointer<CChar>!,
+                                    _ values: UnsafePointer<Double>!, _ count: Int64) -> lk_status {
+    abiCall { () throws(ABIError) in
+        let handle = try LossHandle.from(loss)
+        let parameter = try requiredString(name, "name")
+        guard count >= 0 else { throw ABIError(LK_ERROR_BAD_PARAM, "count is \(count); expected the number of values, >= 0") }
+        guard values != nil || count == 0 else {
+            throw ABIError(LK_ERROR_NULL_POINTER, "values is NULL with count \(count); expected \(count) doubles")
+        }
+        let vector = count == 0 ? [] : Array(UnsafeBufferPointer(start: values, count: Int(count)))
+        try kernelCall { () throws(LossError) in try handle.loss.set(parameter, vector: vector) }
+    }
+}
+
+@c @implementation
 public func lk_loss_get_param(_ loss: OpaquePointer!, _ name: UnsafePointer<CChar>!,
                               _ outValue: UnsafeMutablePointer<Double>!) -> lk_status {
     abiCall { () throws(ABIError) in

@@ -21,6 +21,7 @@ struct ABIError: Error {
         case .unknownLoss: LK_ERROR_UNKNOWN_LOSS
         case .unknownParameter: LK_ERROR_UNKNOWN_PARAM
         case .badParameter: LK_ERROR_BAD_PARAM
+        case .badReduction: LK_ERROR_BAD_REDUCTION
         }
         self.init(status, error.message)
     }

@@ -63,30 +63,24 @@ public struct CrossEntropy: RowLoss {
                                        grad: UnsafeMutablePointer<T>?, scale: T,
                                        targetMass t: (Int) -> Double) -> Double {
         // Pass 1: online log-sum-exp, A = Σ t_j and Σ t_j·z_j.
-        var m = -T.infinity
-        var sumExp: Double = 0
+        var lseAccumulator = OnlineLogSumExp<T>()
         var targetTotal: Double = 0
         var targetDot: Double = 0
         for j in 0..<classes {
             let zj = z[j]
-            if zj > m {
-                sumExp = sumExp * Double(T.exp(m - zj)) + 1
-                m = zj
-            } else if m > -T.infinity {
-                sumExp += Double(T.exp(zj - m))
-            }
+            lseAccumulator.add(zj)
             let tj = t(j)
             if tj != 0 {
                 targetTotal += tj
                 targetDot += tj * Double(zj)
             }
         }
-        guard m > -T.infinity else {
+        guard lseAccumulator.hasFiniteInput else {
             // Every class is masked: nothing can be predicted, nothing can be learned.
             if let grad { for j in 0..<classes { grad[j] = 0 } }
             return targetTotal > 0 ? .infinity : 0
         }
-        let lse = Double(m) + _log(sumExp)
+        let lse = lseAccumulator.value
         let loss = targetTotal * lse - targetDot + zLoss * a * lse * lse
 
         // Pass 2: g_j = scale·((A + 2λ·a·lse)·p_j - t_j).
@@ -101,5 +95,3 @@ public struct CrossEntropy: RowLoss {
         return loss
     }
 }
-
-@inline(__always) func _log(_ x: Double) -> Double { Double.log(x) }

@@ -10,6 +10,7 @@ public struct LossError: Error, Sendable, Equatable {
         case unknownLoss
         case unknownParameter
         case badParameter
+        case badReduction
     }
 
     public let kind: Kind

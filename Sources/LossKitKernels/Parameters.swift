@@ -36,6 +36,11 @@ public struct ParameterRange: Sendable, CustomStringConvertible {
 public enum ParameterKind: Sendable {
     case number(default: Double, range: ParameterRange)
     case choice(default: String, options: [String])
+    /// A number restricted to a few integers (e.g. an exponent p ∈ {1, 2}).
+    case integer(default: Int, allowed: [Int])
+    /// A vector of numbers, each in `range`; empty (unset) by default. Its required length (usually C)
+    /// is checked by the loss when it sees a batch.
+    case vector(range: ParameterRange)
 }
 
 /// One named parameter of a loss.
@@ -72,6 +77,7 @@ public struct ParameterValues: Sendable {
     public let specs: [ParameterSpec]
     private var numbers: [String: Double] = [:]
     private var choices: [String: String] = [:]
+    private var vectors: [String: [Double]] = [:]
 
     public init(specs: [ParameterSpec]) {
         self.specs = specs
@@ -79,6 +85,8 @@ public struct ParameterValues: Sendable {
             switch spec.kind {
             case .number(let value, _): numbers[spec.name] = value
             case .choice(let value, _): choices[spec.name] = value
+            case .integer(let value, _): numbers[spec.name] = Double(value)
+            case .vector: vectors[spec.name] = []
             }
         }
     }
@@ -93,11 +101,18 @@ public struct ParameterValues: Sendable {
 
     public mutating func set(_ name: String, number value: Double, lossName: String) throws(LossError) {
         let spec = try spec(name, of: lossName)
-        guard case .number(_, let range) = spec.kind else {
-            throw LossError(.badParameter, "parameter '\(name)' of loss '\(lossName)' takes text, not a number")
-        }
-        guard range.contains(value) else {
-            throw LossError(.badParameter, "parameter '\(name)' of loss '\(lossName)' is \(value); expected a value in \(range)")
+        switch spec.kind {
+        case .number(_, let range):
+            guard range.contains(value) else {
+                throw LossError(.badParameter, "parameter '\(name)' of loss '\(lossName)' is \(value); expected a value in \(range)")
+            }
+        case .integer(_, let allowed):
+            guard allowed.contains(where: { Double($0) == value }) else {
+                throw LossError(.badParameter, "parameter '\(name)' of loss '\(lossName)' is \(value); expected one of "
+                                    + allowed.map(String.init).joined(separator: ", "))
+            }
+        case .choice, .vector:
+            throw LossError(.badParameter, "parameter '\(name)' of loss '\(lossName)' is not a single number; \(spec.kind.expectation)")
         }
         numbers[name] = value
     }
@@ -105,7 +120,7 @@ public struct ParameterValues: Sendable {
     public mutating func set(_ name: String, choice value: String, lossName: String) throws(LossError) {
         let spec = try spec(name, of: lossName)
         guard case .choice(_, let options) = spec.kind else {
-            throw LossError(.badParameter, "parameter '\(name)' of loss '\(lossName)' takes a number, not text")
+            throw LossError(.badParameter, "parameter '\(name)' of loss '\(lossName)' is not text; \(spec.kind.expectation)")
         }
         guard options.contains(value) else {
             throw LossError(.badParameter,
@@ -114,10 +129,22 @@ public struct ParameterValues: Sendable {
         choices[name] = value
     }
 
+    public mutating func set(_ name: String, vector value: [Double], lossName: String) throws(LossError) {
+        let spec = try spec(name, of: lossName)
+        guard case .vector(let range) = spec.kind else {
+            throw LossError(.badParameter, "parameter '\(name)' of loss '\(lossName)' is not a vector; \(spec.kind.expectation)")
+        }
+        if let bad = value.firstIndex(where: { !range.contains($0) }) {
+            throw LossError(.badParameter,
+                            "parameter '\(name)' of loss '\(lossName)' has \(value[bad]) at index \(bad); expected values in \(range)")
+        }
+        vectors[name] = value
+    }
+
     public func number(_ name: String, lossName: String) throws(LossError) -> Double {
         let spec = try spec(name, of: lossName)
-        guard case .number = spec.kind, let value = numbers[name] else {
-            throw LossError(.badParameter, "parameter '\(name)' of loss '\(lossName)' is text, not a number")
+        guard let value = numbers[name] else {
+            throw LossError(.badParameter, "parameter '\(name)' of loss '\(lossName)' is not a single number; \(spec.kind.expectation)")
         }
         return value
     }
@@ -125,4 +152,17 @@ public struct ParameterValues: Sendable {
     /// The value of a parameter this loss declared; for use by the loss's own constructor.
     public subscript(number name: String) -> Double { numbers[name] ?? .nan }
     public subscript(choice name: String) -> String { choices[name] ?? "" }
+    public subscript(vector name: String) -> [Double] { vectors[name] ?? [] }
+}
+
+extension ParameterKind {
+    /// How to set a parameter of this kind, for messages.
+    var expectation: String {
+        switch self {
+        case .number(_, let range): "expected a number in \(range)"
+        case .integer(_, let allowed): "expected one of " + allowed.map(String.init).joined(separator: ", ")
+        case .choice(_, let options): "expected one of: " + options.joined(separator: ", ")
+        case .vector(let range): "expected a vector of values in \(range)"
+        }
+    }
 }

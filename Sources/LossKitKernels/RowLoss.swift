@@ -2,7 +2,7 @@
 /// contiguous row of C logits. The host (`LossEngine`) does everything else: layouts, gathering
 /// strided rows, ignore_index, validation, reductions, dloss, threading.
 ///
-/// Contract for both methods: read `z[0..<classes]`; when `grad` is not nil write
+/// Contract for both `row` methods: read `z[0..<classes]`; when `grad` is not nil write
 /// `grad[j] = scale · ∂L/∂z_j` for every j (grad may be the same memory as z, so read z_j before
 /// writing grad_j, and never read z after writing grad); return the sample's loss L as Double,
 /// including the loss's own class weighting (`weight` is nil when the caller gave none).
@@ -10,9 +10,49 @@ public protocol RowLoss: Sendable {
     /// Whether the loss is defined for probability (soft) targets.
     var acceptsProbabilities: Bool { get }
 
+    /// Checks parameters that depend on the batch (e.g. a per-class vector of length C) before any write.
+    func check(classes: Int) throws(LossError)
+
     func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target: Int, weight: UnsafePointer<T>?,
                              grad: UnsafeMutablePointer<T>?, scale: T) -> Double
 
     func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, probabilities q: UnsafePointer<T>,
                              weight: UnsafePointer<T>?, grad: UnsafeMutablePointer<T>?, scale: T) -> Double
+}
+
+extension RowLoss {
+    public func check(classes: Int) throws(LossError) {}
+}
+
+/// A per-sample loss of a class-index target whose class weighting is the usual one: the sample's
+/// loss and gradient are multiplied by `w_y` (and the weighted mean divides by Σ w_y).
+/// Conformers write only the unweighted kernel.
+public protocol ClassIndexLoss: RowLoss {
+    func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target: Int,
+                             grad: UnsafeMutablePointer<T>?, scale: T) -> Double
+}
+
+extension ClassIndexLoss {
+    public var acceptsProbabilities: Bool { false }
+
+    @inline(__always)
+    public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target: Int, weight: UnsafePointer<T>?,
+                                    grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
+        let w = weight?[target] ?? 1
+        let loss = row(z, classes: classes, target: target, grad: grad, scale: scale * w)
+        return w == 0 ? 0 : Double(w) * loss
+    }
+
+    /// Never called: the engine refuses probability targets when `acceptsProbabilities` is false.
+    public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, probabilities q: UnsafePointer<T>,
+                                    weight: UnsafePointer<T>?, grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
+        .nan
+    }
+}
+
+/// Writes zeros over a gradient row (a sample that contributes nothing).
+@inline(__always)
+func zeroRow<T: KernelFloat>(_ grad: UnsafeMutablePointer<T>?, _ count: Int) {
+    guard let grad else { return }
+    for j in 0..<count { grad[j] = 0 }
 }

@@ -30,11 +30,11 @@ public enum Threading {
     static let elementsPerChunk = 1 << 15
 
     /// Rows per chunk and chunk count for `rows` rows of `rowCost` elements each.
-    static func plan(rows: Int, rowCost: Int) -> (rowsPerChunk: Int, chunks: Int) {
-        guard rows > 0 else { return (1, 0) }
+    static func plan(rows: Int, rowCost: Int) -> Plan {
+        guard rows > 0 else { return Plan(rowsPerChunk: 1, chunks: 0) }
         var perChunk = max(1, elementsPerChunk / max(1, rowCost))
         if (rows + perChunk - 1) / perChunk > maxChunks { perChunk = (rows + maxChunks - 1) / maxChunks }
-        return (perChunk, (rows + perChunk - 1) / perChunk)
+        return Plan(rowsPerChunk: perChunk, chunks: (rows + perChunk - 1) / perChunk)
     }
 
     /// Runs `body(chunk)` for every chunk in `0..<chunks`, spread over the available threads.
@@ -62,4 +62,17 @@ public enum Threading {
 struct UncheckedSendable<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }
+}
+
+extension Threading {
+    /// The split of `rows` rows into chunks.
+    struct Plan {
+        let rowsPerChunk: Int
+        let chunks: Int
+
+        func rows(of chunk: Int, total: Int) -> Range<Int> {
+            let first = chunk * rowsPerChunk
+            return first..<min(total, first + rowsPerChunk)
+        }
+    }
 }

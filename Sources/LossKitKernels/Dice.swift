@@ -1,0 +1,130 @@
+/// Soft Dice loss over the softmax, for segmentation batches (N, C, d1..dk). Not a sum of per-sample
+/// terms: every pixel's gradient depends on class totals over the whole batch, so it has its own
+/// two-phase evaluator instead of a `RowLoss`.
+public struct Dice: BatchEvaluator {
+    /// s: added to numerator and denominator of each class's Dice score.
+    public var smooth: Double
+    /// Leave classes absent from the target out of the mean (as segmentation_models_pytorch does).
+    public var skipAbsent: Bool
+
+    public init(smooth: Double = 1, skipAbsent: Bool = false) {
+        self.smooth = smooth
+        self.skipAbsent = skipAbsent
+    }
+
+    public static let parameters = [
+        ParameterSpec("smooth", .number(default: 1, range: .nonNegative), "s: smoothing of each class's Dice score"),
+        ParameterSpec("skip_absent", .integer(default: 0, allowed: [0, 1]),
+                      "1: leave classes absent from the target out of the mean"),
+    ]
+
+    public init(parameters: ParameterValues) {
+        self.init(smooth: parameters[number: "smooth"], skipAbsent: parameters[number: "skip_absent"] != 0)
+    }
+
+    public func evaluate(_ batch: AnyBatch, nanPolicy: NaNPolicy) throws(LossError) {
+        switch batch {
+        case .float32(let b): try evaluate(b, nanPolicy: nanPolicy)
+        case .float64(let b): try evaluate(b, nanPolicy: nanPolicy)
+        }
+    }
+
+    // Over all pixels i not ignored, with p_ic = softmax over classes and g_ic = [y_i = c]:
+    //   I_c = Σ_i p_ic·g_ic,   S_c = Σ_i p_ic + Σ_i g_ic,   D_c = (2·I_c + s)/(S_c + s)
+    //   L = 1 - Σ_{c counted} w_c·D_c / Σ_{c counted} w_c       (w = class weights, 1 by default)
+    //   a_ic = ∂L/∂p_ic = -(w_c/W)·(2·g_ic/(S_c + s) - (2·I_c + s)/(S_c + s)²)
+    //   ∂L/∂z_ik = p_ik·(a_ik - Σ_c p_ic·a_ic)          (the softmax's Jacobian)
+    // Phase 1 reads each pixel's row twice (log-sum-exp, then p) and sums I, Σp, Σg per chunk.
+    // Phase 2 reads it twice again and writes the gradient. Ignored pixels: no term, gradient 0.
+    private func evaluate<T: KernelFloat>(_ batch: Batch<T>, nanPolicy: NaNPolicy) throws(LossError) {
+        guard batch.reduction == .mean else {
+            throw LossError(.badReduction, "loss 'dice' is one number per batch; expected reduction mean")
+        }
+        try BatchValidation.checkWeights(batch)
+        try BatchValidation.checkDLoss(batch)
+        if nanPolicy == .error { try BatchValidation.checkLogits(batch) }
+        let label: (Int) -> Int64
+        switch batch.target {
+        case .int32(let t): _ = try BatchValidation.checkIndices(batch, t); label = { Int64(t[$0]) }
+        case .int64(let t): _ = try BatchValidation.checkIndices(batch, t); label = { t[$0] }
+        case .probabilities:
+            throw LossError(.badProbabilities, "loss 'dice' takes class-index targets (int32 or int64), not probabilities")
+        }
+        let classes = batch.classes, pixels = batch.samples
+        let plan = Threading.plan(rows: pixels, rowCost: classes)
+        let rows = RowAccess(batch)
+
+        // Phase 1: per-chunk class totals, added in chunk order (deterministic for any thread count).
+        let stats = 3 * classes  // I_c, Σ_i p_ic, Σ_i g_ic
+        var totals = [Double](repeating: 0, count: stats)
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: max(1, plan.chunks * stats)) { partials in
+            Threading.forEachChunk(plan.chunks) { chunk in
+                let sums = partials.baseAddress! + chunk * stats
+                for k in 0..<stats { sums[k] = 0 }
+                rows.withScratch { scratch in
+                    for pixel in plan.rows(of: chunk, total: pixels) {
+                        let y = label(pixel)
+                        if y == batch.ignoreIndex { continue }
+                        let z = rows.gather(pixel, into: scratch)
+                        let lse = OnlineLogSumExp.of(z, classes)
+                        guard lse.hasFiniteInput else { continue }
+                        let lseT = T(lse.value)
+                        for c in 0..<classes { sums[classes + c] += Double(T.exp(z[c] - lseT)) }
+                        sums[Int(y)] += Double(T.exp(z[Int(y)] - lseT))
+                        sums[2 * classes + Int(y)] += 1
+                    }
+                }
+            }
+            for chunk in 0..<plan.chunks {
+                for k in 0..<stats { totals[k] += partials[chunk * stats + k] }
+            }
+        }
+
+        // The loss and, per class, the two constants of a_ic = coefficient_c·g_ic + offset_c.
+        var coefficient = [Double](repeating: 0, count: classes)
+        var offset = [Double](repeating: 0, count: classes)
+        var weightTotal: Double = 0, weightedDice: Double = 0
+        for c in 0..<classes {
+            let targetMass = totals[2 * classes + c]
+            if skipAbsent && targetMass == 0 { continue }
+            let w = batch.weight.map { Double($0[c]) } ?? 1
+            let denominator = totals[classes + c] + targetMass + smooth
+            let numerator = 2 * totals[c] + smooth
+            weightTotal += w
+            weightedDice += w * (denominator > 0 ? numerator / denominator : 1)
+            coefficient[c] = denominator > 0 ? -w * 2 / denominator : 0
+            offset[c] = denominator > 0 ? w * numerator / (denominator * denominator) : 0
+        }
+        let loss = weightTotal > 0 ? 1 - weightedDice / weightTotal : 0
+        let upstream = batch.dloss.map { Double($0[0]) } ?? 1
+        let scale = weightTotal > 0 ? upstream / weightTotal : 0
+
+        // Phase 2: the gradient.
+        if batch.grad != nil {
+            Threading.forEachChunk(plan.chunks) { chunk in
+                rows.withScratch { scratch in
+                    for pixel in plan.rows(of: chunk, total: pixels) {
+                        let y = label(pixel)
+                        guard let g = rows.gradientRow(pixel, scratch: scratch) else { continue }
+                        defer { rows.scatter(pixel, from: g) }
+                        let z = rows.gather(pixel, into: scratch)
+                        let lse = OnlineLogSumExp.of(z, classes)
+                        guard y != batch.ignoreIndex, lse.hasFiniteInput, scale != 0 else { zeroRow(g, classes); continue }
+                        let lseT = T(lse.value)
+                        var dot: Double = 0  // Σ_c p_c·a_c
+                        for c in 0..<classes {
+                            let a = offset[c] + (Int64(c) == y ? coefficient[c] : 0)
+                            dot += Double(T.exp(z[c] - lseT)) * a
+                        }
+                        for c in 0..<classes {
+                            let p = Double(T.exp(z[c] - lseT))
+                            let a = offset[c] + (Int64(c) == y ? coefficient[c] : 0)
+                            g[c] = T(scale * p * (a - dot))
+                        }
+                    }
+                }
+            }
+        }
+        batch.loss[0] = T(loss)
+    }
+}

@@ -1,0 +1,41 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Focal loss (Lin et al. 2017): cross-entropy down-weighted on well-classified samples. Its per-class
+/// α is the class weight vector.
+public struct Focal: ClassIndexLoss {
+    public var gamma: Double
+
+    public init(gamma: Double = 2) { self.gamma = gamma }
+
+    public static let parameters = [
+        ParameterSpec("gamma", .number(default: 2, range: .nonNegative), "γ: focusing exponent (0 gives cross-entropy)"),
+    ]
+
+    public init(parameters: ParameterValues) { self.init(gamma: parameters[number: "gamma"]) }
+
+    // With p = p_y, ℓ = -log p = lse - z_y and u = 1 - p = -expm1(-ℓ) (accurate when p → 1):
+    // L = u^γ·ℓ
+    // ∂L/∂z_j = G·(p_j - [j = y]),   G = u^γ + γ·u^(γ-1)·p·ℓ   (the second term is 0 when u = 0)
+    // Pass 1 reads z: online log-sum-exp. Pass 2 reads z, writes g_j = scale·G·(p_j - [j = y]).
+    public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
+                                    grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
+        let lse = OnlineLogSumExp.of(z, classes)
+        guard lse.hasFiniteInput else { zeroRow(grad, classes); return .infinity }
+        let lseValue = lse.value
+        let nll = lseValue - Double(z[y])
+        let u = -expm1(-nll)
+        let p = 1 - u
+        let focus = Glibc.pow(u, gamma)
+        if let grad {
+            let slope = u > 0 ? gamma * Glibc.pow(u, gamma - 1) * p * nll : 0
+            let g = scale * T(focus + slope), lseT = T(lseValue)
+            for j in 0..<classes {
+                let pj = T.exp(z[j] - lseT)
+                grad[j] = g * (j == y ? pj - 1 : pj)
+            }
+        }
+        return nll == .infinity ? (focus == 0 ? 0 : .infinity) : focus * nll
+    }
+}

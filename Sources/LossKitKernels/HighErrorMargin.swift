@@ -1,0 +1,73 @@
+/// HEM, the high error margin loss (seed 002, Spratling & Schütt): a multi-class margin loss that
+/// averages only the errors at or above the mean error, so its gradient does not fade as most margin
+/// terms reach zero. HEM+ (imbalanced data) takes per-class margins from class counts.
+public struct HighErrorMargin: ClassIndexLoss {
+    /// μ, used when no class counts are given.
+    public var margin: Double
+    /// μ_c = sqrt(M / (C·s_c)) per target class c when class counts s are given (HEM+); empty otherwise.
+    public var classMargins: [Double]
+
+    public init(margin: Double = 0.5, classCounts: [Double] = [], scale: Double = 1) {
+        self.margin = margin
+        let c = Double(classCounts.count)
+        self.classMargins = classCounts.map { ($0 > 0 ? scale / (c * $0) : 0).squareRoot() }
+    }
+
+    public static let parameters = [
+        ParameterSpec("margin", .number(default: 0.5, range: .nonNegative), "μ: the margin every wrong class must clear"),
+        ParameterSpec("class_counts", .vector(range: .positive),
+                      "HEM+: training-set count s_c of each class (length C); margins become sqrt(M/(C·s_c))"),
+        ParameterSpec("M", .number(default: 1, range: .positive), "HEM+: scale of the per-class margins"),
+    ]
+
+    public init(parameters: ParameterValues) {
+        self.init(margin: parameters[number: "margin"], classCounts: parameters[vector: "class_counts"],
+                  scale: parameters[number: "M"])
+    }
+
+    public func check(classes: Int) throws(LossError) {
+        guard classMargins.isEmpty || classMargins.count == classes else {
+            throw LossError(.badParameter, "parameter 'class_counts' of loss 'hem' has \(classMargins.count) values; "
+                                + "expected one per class (\(classes))")
+        }
+    }
+
+    // e_j = max(0, z_j - z_y + μ) for j ≠ y (μ = μ_y under HEM+; a masked z_j = -inf gives e_j = 0)
+    // τ = mean of the non-zero e_j;  H = {j ≠ y : e_j > 0 and e_j ≥ τ}   (ties with τ are in H)
+    // L = (1/|H|)·Σ_{j∈H} e_j, and L = 0 when no e_j is positive (K = 0).
+    // ∂L/∂z_j = 1/|H| for j ∈ H, ∂L/∂z_y = -1 when H is non-empty, 0 elsewhere (τ and H held fixed).
+    // Pass 1 reads z: count K and sum of the positive e_j, giving τ. Pass 2 reads z: sums e_j ≥ τ and
+    // marks H in g (1 or 0). Pass 3 touches only g: scales the marks by scale/|H| and sets g_y.
+    public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
+                                    grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
+        let zy = Double(z[y])
+        let mu = classMargins.isEmpty ? margin : classMargins[y]
+        @inline(__always) func error(_ j: Int) -> Double {
+            let zj = z[j]
+            guard j != y, zj > -.infinity else { return 0 }
+            return max(0, Double(zj) - zy + mu)
+        }
+        var positive = 0
+        var positiveSum: Double = 0
+        for j in 0..<classes {
+            let e = error(j)
+            if e > 0 { positive += 1; positiveSum += e }
+        }
+        guard positive > 0 else { zeroRow(grad, classes); return 0 }
+        let threshold = positiveSum / Double(positive)
+        var high = 0
+        var highSum: Double = 0
+        for j in 0..<classes {
+            let e = error(j)
+            let inH = e > 0 && e >= threshold
+            if inH { high += 1; highSum += e }
+            grad?[j] = inH ? 1 : 0
+        }
+        if let grad {
+            let share = scale / T(high)
+            for j in 0..<classes { grad[j] *= share }
+            grad[y] = -scale
+        }
+        return highSum / Double(high)
+    }
+}

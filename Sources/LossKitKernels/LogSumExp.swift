@@ -1,0 +1,30 @@
+/// log Σ_j exp(x_j) accumulated in one pass (the "online softmax" of Milakov & Gimelshein): the running
+/// sum is rescaled whenever the running maximum grows, so exp never sees a positive argument.
+/// `-inf` inputs (masked classes) add nothing.
+struct OnlineLogSumExp<T: KernelFloat> {
+    private(set) var max: T = -.infinity
+    private var sum: Double = 0
+
+    @inline(__always)
+    mutating func add(_ x: T) {
+        if x > max {
+            sum = sum * Double(T.exp(max - x)) + 1
+            max = x
+        } else if max > -.infinity {
+            sum += Double(T.exp(x - max))
+        }
+    }
+
+    /// False when every input was -inf (nothing can be predicted).
+    var hasFiniteInput: Bool { max > -.infinity }
+
+    var value: Double { Double(max) + Double.log(sum) }
+
+    /// log Σ exp over a whole row.
+    @inline(__always)
+    static func of(_ z: UnsafePointer<T>, _ count: Int) -> OnlineLogSumExp {
+        var lse = OnlineLogSumExp()
+        for j in 0..<count { lse.add(z[j]) }
+        return lse
+    }
+}
