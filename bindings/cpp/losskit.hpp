@@ -1,0 +1,419 @@
+// losskit.hpp — header-only C++17 wrapper over the C contract in losskit.h.
+//
+// The wrapper only moves pointers and statuses across the C ABI: every loss
+// value, gradient, default and validation rule comes from liblosskit. Nothing
+// here knows about a particular loss; parameters are passed by name.
+//
+// Link with: -L<dir> -llosskit -Wl,-rpath,<dir>
+#ifndef LOSSKIT_HPP
+#define LOSSKIT_HPP
+
+#include "losskit.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#if __cplusplus >= 202002L
+#include <span>
+#endif
+
+namespace losskit {
+
+/// A failed library call: the lk_status and the library's own message.
+/// what() is "<lk_status_string(status)>: <message>".
+class error : public std::runtime_error {
+public:
+    /// Wraps `status` with `message` (normally lk_last_error_message()).
+    error(lk_status status, const std::string& message)
+        : std::runtime_error(std::string(lk_status_string(status)) + ": " + message),
+          status_(status), message_(message) {}
+
+    /// The status the library returned.
+    lk_status status() const noexcept { return status_; }
+
+    /// The library's message alone, without the status prefix.
+    const std::string& message() const noexcept { return message_; }
+
+private:
+    lk_status status_;
+    std::string message_;
+};
+
+namespace detail {
+
+/// Throws losskit::error unless `status` is LK_OK. The message must be read
+/// right away: it is only valid until the next losskit call on this thread.
+inline void check(lk_status status) {
+    if (status != LK_OK) throw error(status, lk_last_error_message());
+}
+
+} // namespace detail
+
+/// The library's version string, "MAJOR.MINOR.PATCH" (may differ from LK_VERSION_STRING
+/// if the header and the loaded library disagree).
+inline std::string version() { return lk_version(); }
+
+/// The library's version number (MAJOR*10000 + MINOR*100 + PATCH).
+inline std::uint32_t version_number() { return lk_version_number(); }
+
+/// Names of every registered loss, in the library's order.
+inline std::vector<std::string> losses() {
+    std::vector<std::string> names;
+    const std::int64_t count = lk_loss_count();
+    for (std::int64_t i = 0; i < count; ++i) {
+        // NULL cannot happen for an index below the count; skip it rather than crash if it does.
+        if (const char* name = lk_loss_name_at(i)) names.emplace_back(name);
+    }
+    return names;
+}
+
+/// Use at most `count` threads per compute call (0 = one per CPU, the default).
+/// Throws losskit::error (LK_ERROR_BAD_PARAM) when count is negative.
+inline void set_num_threads(int count) { detail::check(lk_set_num_threads(static_cast<std::int32_t>(count))); }
+
+/// The thread limit set by set_num_threads (0 = one per CPU).
+inline int num_threads() { return static_cast<int>(lk_get_num_threads()); }
+
+/// How per-sample losses are combined; values are the C enum's.
+enum class Reduction : std::int32_t {
+    mean = LK_REDUCTION_MEAN, ///< weighted mean over samples not ignored (the default)
+    sum = LK_REDUCTION_SUM,   ///< sum over samples
+    none = LK_REDUCTION_NONE  ///< one loss per sample, shape (N, d1..dk)
+};
+
+/// One named loss parameter with a numeric or text value, e.g. {"label_smoothing", 0.1}
+/// or {"nan_policy", "propagate"}. Which names and values are valid is the library's call.
+class Param {
+public:
+    /// A numeric parameter.
+    Param(std::string name, double value) : name_(std::move(name)), value_(value) {}
+
+    /// A numeric parameter given as any arithmetic type (so {"z_loss", 1} works).
+    template <class T, std::enable_if_t<std::is_arithmetic_v<T> && !std::is_same_v<T, bool>, int> = 0>
+    Param(std::string name, T value) : Param(std::move(name), static_cast<double>(value)) {}
+
+    /// A text parameter.
+    Param(std::string name, std::string value) : name_(std::move(name)), value_(std::move(value)) {}
+
+    /// A text parameter from a literal (otherwise a literal would pick the deleted bool overload).
+    Param(std::string name, const char* value) : Param(std::move(name), std::string(value)) {}
+
+    /// Booleans are not a parameter kind of the C API; refuse them at compile time.
+    Param(std::string name, bool value) = delete;
+
+    /// The parameter's name.
+    const std::string& name() const noexcept { return name_; }
+
+    /// True when the value is numeric, false when it is text.
+    bool is_number() const noexcept { return std::holds_alternative<double>(value_); }
+
+    /// The numeric value; throws std::bad_variant_access for a text parameter.
+    double number() const { return std::get<double>(value_); }
+
+    /// The text value; throws std::bad_variant_access for a numeric parameter.
+    const std::string& text() const { return std::get<std::string>(value_); }
+
+private:
+    std::string name_;
+    std::variant<double, std::string> value_;
+};
+
+/// Everything one lk_loss_compute call reads and writes, built fluently:
+///
+///     losskit::Batch b;
+///     b.shape({n, c}).logits(z).target(y).loss(&out).grad(g);
+///     ce.compute(b);
+///
+/// Typed setters fill in the matching dtype field. Buffers are borrowed, never
+/// copied or owned: they must outlive the compute call. Validation (shapes,
+/// dtypes, aliasing, ...) is left entirely to the library.
+class Batch {
+public:
+    /// Starts from lk_batch_init's defaults (mean reduction, ignore_index -100, no buffers).
+    Batch() { lk_batch_init(&raw_); }
+
+    /// Axis sizes (N, C) or (N, C, d1..dk) with the class axis second, C-contiguous.
+    Batch& shape(std::vector<std::int64_t> sizes) {
+        shape_ = std::move(sizes);
+        return *this;
+    }
+    /// The shape as last set.
+    const std::vector<std::int64_t>& shape() const noexcept { return shape_; }
+
+    /// float32 logits (sets logits_dtype).
+    Batch& logits(const float* values) { return logits(values, LK_FLOAT32); }
+    /// float64 logits (sets logits_dtype).
+    Batch& logits(const double* values) { return logits(values, LK_FLOAT64); }
+    /// Logits of an explicit dtype code (for buffers typed elsewhere).
+    Batch& logits(const void* values, lk_dtype dtype) {
+        raw_.logits = values;
+        raw_.logits_dtype = static_cast<std::int32_t>(dtype);
+        return *this;
+    }
+
+    /// int32 class-index targets, shape (N, d1..dk).
+    Batch& target(const std::int32_t* classes) { return target(classes, LK_INT32); }
+    /// int64 class-index targets, shape (N, d1..dk).
+    Batch& target(const std::int64_t* classes) { return target(classes, LK_INT64); }
+    /// Targets of an explicit dtype code: an index type, or the logits' float type for probabilities.
+    Batch& target(const void* values, lk_dtype dtype) {
+        raw_.target = values;
+        raw_.target_dtype = static_cast<std::int32_t>(dtype);
+        return *this;
+    }
+
+    /// float32 probability targets, the logits' shape.
+    Batch& probabilities(const float* values) { return target(values, LK_FLOAT32); }
+    /// float64 probability targets, the logits' shape.
+    Batch& probabilities(const double* values) { return target(values, LK_FLOAT64); }
+
+    /// C class weights in the logits' type; nullptr = all 1.
+    Batch& weight(const void* values) {
+        raw_.weight = values;
+        return *this;
+    }
+
+    /// Class-index targets equal to this contribute nothing (default LK_DEFAULT_IGNORE_INDEX).
+    Batch& ignore_index(std::int64_t index) {
+        raw_.ignore_index = index;
+        return *this;
+    }
+
+    /// How per-sample losses are combined (default Reduction::mean).
+    Batch& reduction(Reduction r) {
+        raw_.reduction = static_cast<std::int32_t>(r);
+        return *this;
+    }
+
+    /// Upstream gradient in the logits' type: 1 value for mean/sum, S for none; nullptr = 1.
+    Batch& dloss(const void* values) {
+        raw_.dloss = values;
+        return *this;
+    }
+
+    /// Required loss output in the logits' type: 1 value for mean/sum, S for none.
+    Batch& loss(void* out) {
+        raw_.loss = out;
+        return *this;
+    }
+
+    /// Optional gradient output, shape and type of the logits; nullptr = loss only.
+    Batch& grad(void* out) {
+        raw_.grad = out;
+        return *this;
+    }
+
+    /// In place: the gradient overwrites the logits it is computed from.
+    Batch& in_place(float* logits_and_grad) {
+        logits(logits_and_grad);
+        return grad(logits_and_grad);
+    }
+    /// In place for float64 logits.
+    Batch& in_place(double* logits_and_grad) {
+        logits(logits_and_grad);
+        return grad(logits_and_grad);
+    }
+
+    /// Direct access to the underlying struct, for fields without a setter (e.g. reserved0).
+    /// Its shape/ndim are ignored: c_batch() takes them from shape().
+    lk_batch& raw() noexcept { return raw_; }
+
+    /// The lk_batch to pass to the C API; its shape points into this Batch, so it is
+    /// valid only while this Batch lives and its shape is unchanged.
+    lk_batch c_batch() const noexcept {
+        lk_batch b = raw_;
+        b.shape = shape_.empty() ? nullptr : shape_.data();
+        // An absurd length is clamped into int32 so the library reports it as a bad ndim.
+        b.ndim = shape_.size() > static_cast<std::size_t>(INT32_MAX) ? INT32_MAX
+                                                                    : static_cast<std::int32_t>(shape_.size());
+        return b;
+    }
+
+private:
+    lk_batch raw_;
+    std::vector<std::int64_t> shape_;
+};
+
+/// A registered loss with its parameter values (RAII over lk_loss*, move-only).
+/// compute() may run concurrently on one Loss; set() must not overlap a compute.
+class Loss {
+public:
+    /// Creates the loss registered as `name` with its default parameters.
+    /// Throws losskit::error (LK_ERROR_UNKNOWN_LOSS) for an unregistered name.
+    explicit Loss(const std::string& name) { detail::check(lk_loss_create(name.c_str(), &handle_)); }
+
+    /// Creates the loss and sets each parameter in order, e.g.
+    /// Loss("cross_entropy", {{"label_smoothing", 0.1}, {"nan_policy", "propagate"}}).
+    Loss(const std::string& name, std::initializer_list<Param> params) : Loss(name) {
+        for (const Param& p : params) set(p);
+    }
+
+    /// Takes over `other`'s handle; `other` is left empty.
+    Loss(Loss&& other) noexcept : handle_(std::exchange(other.handle_, nullptr)) {}
+
+    /// Releases this handle and takes over `other`'s; `other` is left empty.
+    Loss& operator=(Loss&& other) noexcept {
+        if (this != &other) {
+            lk_loss_destroy(handle_);
+            handle_ = std::exchange(other.handle_, nullptr);
+        }
+        return *this;
+    }
+
+    Loss(const Loss&) = delete;            ///< A handle has one owner.
+    Loss& operator=(const Loss&) = delete; ///< A handle has one owner.
+
+    /// Releases the handle (lk_loss_destroy accepts NULL, so moved-from is fine).
+    ~Loss() { lk_loss_destroy(handle_); }
+
+    /// Sets a numeric parameter. Throws losskit::error (UNKNOWN_PARAM, BAD_PARAM);
+    /// on error the previous value is kept.
+    void set(const std::string& name, double value) {
+        detail::check(lk_loss_set_param(handle_, name.c_str(), value));
+    }
+
+    /// Sets a text parameter. Throws losskit::error (UNKNOWN_PARAM, BAD_PARAM).
+    void set(const std::string& name, const std::string& value) {
+        detail::check(lk_loss_set_param_string(handle_, name.c_str(), value.c_str()));
+    }
+
+    /// Sets a numeric parameter given as any arithmetic type (so set("z_loss", 1) works).
+    template <class T, std::enable_if_t<std::is_arithmetic_v<T> && !std::is_same_v<T, bool>, int> = 0>
+    void set(const std::string& name, T value) {
+        set(name, static_cast<double>(value));
+    }
+
+    /// Booleans are not a parameter kind of the C API; refuse them at compile time.
+    void set(const std::string& name, bool value) = delete;
+
+    /// Sets a text parameter from a literal (otherwise a literal would pick the deleted bool overload).
+    void set(const std::string& name, const char* value) { set(name, std::string(value)); }
+
+    /// Sets a parameter of either kind.
+    void set(const Param& p) {
+        if (p.is_number()) set(p.name(), p.number());
+        else set(p.name(), p.text());
+    }
+
+    /// A numeric parameter's current value. Throws losskit::error
+    /// (UNKNOWN_PARAM, or BAD_PARAM for a text parameter).
+    double get(const std::string& name) const {
+        double value = 0;
+        detail::check(lk_loss_get_param(handle_, name.c_str(), &value));
+        return value;
+    }
+
+    /// The loss's registered name; "" for a moved-from Loss.
+    std::string name() const {
+        const char* n = lk_loss_get_name(handle_);
+        return n ? n : "";
+    }
+
+    /// The underlying handle, still owned by this Loss (nullptr when moved-from).
+    lk_loss* handle() const noexcept { return handle_; }
+
+    /// Evaluates the loss on a fully described batch, writing its loss (and grad) outputs.
+    /// Throws losskit::error; on error no output buffer has been written.
+    void compute(const Batch& batch) const {
+        const lk_batch b = batch.c_batch();
+        detail::check(lk_loss_compute(handle_, &b));
+    }
+
+    /// Mean loss over an (n, c) float32 batch with int64 class targets; when `grad`
+    /// is not null it receives dL/dlogits (n*c values; may equal `logits`).
+    float compute(const float* logits, const std::int64_t* target, std::int64_t n, std::int64_t c,
+                  float* grad = nullptr) const {
+        return compute_mean(logits, target, n, c, grad);
+    }
+
+    /// As above, with int32 class targets.
+    float compute(const float* logits, const std::int32_t* target, std::int64_t n, std::int64_t c,
+                  float* grad = nullptr) const {
+        return compute_mean(logits, target, n, c, grad);
+    }
+
+    /// Mean loss over an (n, c) float64 batch with int64 class targets.
+    double compute(const double* logits, const std::int64_t* target, std::int64_t n, std::int64_t c,
+                   double* grad = nullptr) const {
+        return compute_mean(logits, target, n, c, grad);
+    }
+
+    /// As above, with int32 class targets.
+    double compute(const double* logits, const std::int32_t* target, std::int64_t n, std::int64_t c,
+                   double* grad = nullptr) const {
+        return compute_mean(logits, target, n, c, grad);
+    }
+
+#if __cplusplus >= 202002L
+    /// Mean loss with spans (C++20): n = target.size(), logits holds n*c values and
+    /// grad is empty (loss only) or the size of logits (it may alias logits).
+    /// A size mismatch throws losskit::error (LK_ERROR_BAD_SHAPE): the library only
+    /// sees pointers, so the span lengths are checked here.
+    float compute(std::span<const float> logits, std::span<const std::int64_t> target, std::int64_t c,
+                  std::span<float> grad = {}) const {
+        return compute_span(logits, target, c, grad);
+    }
+
+    /// As above, float32 logits with int32 class targets.
+    float compute(std::span<const float> logits, std::span<const std::int32_t> target, std::int64_t c,
+                  std::span<float> grad = {}) const {
+        return compute_span(logits, target, c, grad);
+    }
+
+    /// As above, float64 logits with int64 class targets.
+    double compute(std::span<const double> logits, std::span<const std::int64_t> target, std::int64_t c,
+                   std::span<double> grad = {}) const {
+        return compute_span(logits, target, c, grad);
+    }
+
+    /// As above, float64 logits with int32 class targets.
+    double compute(std::span<const double> logits, std::span<const std::int32_t> target, std::int64_t c,
+                   std::span<double> grad = {}) const {
+        return compute_span(logits, target, c, grad);
+    }
+#endif
+
+private:
+    /// Shared body of the pointer overloads: an (n, c) batch, mean reduction.
+    template <class F, class I>
+    F compute_mean(const F* logits, const I* target, std::int64_t n, std::int64_t c, F* grad) const {
+        F out{};
+        Batch b;
+        b.shape({n, c}).logits(logits).target(target).loss(&out).grad(grad);
+        compute(b);
+        return out;
+    }
+
+#if __cplusplus >= 202002L
+    /// Shared body of the span overloads: checks the lengths, then calls compute_mean.
+    template <class F, class I>
+    F compute_span(std::span<const F> logits, std::span<const I> target, std::int64_t c, std::span<F> grad) const {
+        const std::size_t n = target.size();
+        // c <= 0 is passed through so that the library reports its own bad-shape message.
+        if (c > 0 && (logits.size() % static_cast<std::size_t>(c) != 0 ||
+                      logits.size() / static_cast<std::size_t>(c) != n))
+            throw error(LK_ERROR_BAD_SHAPE, "logits has " + std::to_string(logits.size()) +
+                                                " values; expected target.size() * c = " + std::to_string(n) +
+                                                " * " + std::to_string(c));
+        if (!grad.empty() && grad.size() != logits.size())
+            throw error(LK_ERROR_BAD_SHAPE, "grad has " + std::to_string(grad.size()) +
+                                                " values; expected 0 (loss only) or " +
+                                                std::to_string(logits.size()));
+        return compute_mean(logits.data(), target.data(), static_cast<std::int64_t>(n), c,
+                            grad.empty() ? nullptr : grad.data());
+    }
+#endif
+
+    lk_loss* handle_ = nullptr;
+};
+
+} // namespace losskit
+
+#endif // LOSSKIT_HPP
