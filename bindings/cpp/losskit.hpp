@@ -88,8 +88,9 @@ enum class Reduction : std::int32_t {
     none = LK_REDUCTION_NONE  ///< one loss per sample, shape (N, d1..dk)
 };
 
-/// One named loss parameter with a numeric or text value, e.g. {"label_smoothing", 0.1}
-/// or {"nan_policy", "propagate"}. Which names and values are valid is the library's call.
+/// One named loss parameter with a numeric, text or vector value, e.g. {"label_smoothing", 0.1},
+/// {"nan_policy", "propagate"} or {"priors", {0.7, 0.3}}. Which names and values are valid is
+/// the library's call.
 class Param {
 public:
     /// A numeric parameter.
@@ -105,24 +106,41 @@ public:
     /// A text parameter from a literal (otherwise a literal would pick the deleted bool overload).
     Param(std::string name, const char* value) : Param(std::move(name), std::string(value)) {}
 
+    /// A vector parameter (e.g. per-class values).
+    Param(std::string name, std::vector<double> values) : name_(std::move(name)), value_(std::move(values)) {}
+
+    /// A vector parameter from a braced list, {"priors", {0.7, 0.3}} (a list alone would be
+    /// ambiguous between std::string and std::vector).
+    Param(std::string name, std::initializer_list<double> values)
+        : Param(std::move(name), std::vector<double>(values)) {}
+
     /// Booleans are not a parameter kind of the C API; refuse them at compile time.
     Param(std::string name, bool value) = delete;
 
     /// The parameter's name.
     const std::string& name() const noexcept { return name_; }
 
-    /// True when the value is numeric, false when it is text.
+    /// True when the value is a single number.
     bool is_number() const noexcept { return std::holds_alternative<double>(value_); }
 
-    /// The numeric value; throws std::bad_variant_access for a text parameter.
+    /// True when the value is text.
+    bool is_text() const noexcept { return std::holds_alternative<std::string>(value_); }
+
+    /// True when the value is a vector of numbers.
+    bool is_vector() const noexcept { return std::holds_alternative<std::vector<double>>(value_); }
+
+    /// The numeric value; throws std::bad_variant_access for any other kind.
     double number() const { return std::get<double>(value_); }
 
-    /// The text value; throws std::bad_variant_access for a numeric parameter.
+    /// The text value; throws std::bad_variant_access for any other kind.
     const std::string& text() const { return std::get<std::string>(value_); }
+
+    /// The vector value; throws std::bad_variant_access for any other kind.
+    const std::vector<double>& vector() const { return std::get<std::vector<double>>(value_); }
 
 private:
     std::string name_;
-    std::variant<double, std::string> value_;
+    std::variant<double, std::string, std::vector<double>> value_;
 };
 
 /// Everything one lk_loss_compute call reads and writes, built fluently:
@@ -251,6 +269,7 @@ public:
 
     /// Creates the loss and sets each parameter in order, e.g.
     /// Loss("cross_entropy", {{"label_smoothing", 0.1}, {"nan_policy", "propagate"}}).
+    /// Throws losskit::error from the creation or from the first parameter refused.
     Loss(const std::string& name, std::initializer_list<Param> params) : Loss(name) {
         for (const Param& p : params) set(p);
     }
@@ -296,14 +315,32 @@ public:
     /// Sets a text parameter from a literal (otherwise a literal would pick the deleted bool overload).
     void set(const std::string& name, const char* value) { set(name, std::string(value)); }
 
-    /// Sets a parameter of either kind.
+    /// Sets a vector parameter from `count` doubles, copied by the library (count 0 clears it).
+    /// Throws losskit::error (UNKNOWN_PARAM, BAD_PARAM, NULL_POINTER). A length that must match
+    /// the number of classes is only checked by compute.
+    void set(const std::string& name, const double* values, std::int64_t count) {
+        detail::check(lk_loss_set_param_array(handle_, name.c_str(), values, count));
+    }
+
+    /// Sets a vector parameter (an empty vector clears it).
+    void set(const std::string& name, const std::vector<double>& values) {
+        set(name, values.data(), static_cast<std::int64_t>(values.size()));
+    }
+
+    /// Sets a vector parameter from a braced list, set("priors", {0.7, 0.3}).
+    void set(const std::string& name, std::initializer_list<double> values) {
+        set(name, values.begin(), static_cast<std::int64_t>(values.size()));
+    }
+
+    /// Sets a parameter of any kind.
     void set(const Param& p) {
         if (p.is_number()) set(p.name(), p.number());
-        else set(p.name(), p.text());
+        else if (p.is_text()) set(p.name(), p.text());
+        else set(p.name(), p.vector());
     }
 
     /// A numeric parameter's current value. Throws losskit::error
-    /// (UNKNOWN_PARAM, or BAD_PARAM for a text parameter).
+    /// (UNKNOWN_PARAM, or BAD_PARAM for a parameter that is not a single number).
     double get(const std::string& name) const {
         double value = 0;
         detail::check(lk_loss_get_param(handle_, name.c_str(), &value));
