@@ -63,7 +63,13 @@ typedef enum lk_status {
     LK_ERROR_ALIASING = 14,           /**< an output overlaps an input (only grad == logits is allowed) */
     LK_ERROR_MISALIGNED = 15,         /**< a buffer is not aligned to its element type */
     LK_ERROR_BAD_STRUCT = 16,         /**< struct_size is not a size this library knows */
-    LK_ERROR_INTERNAL = 17            /**< a bug in losskit: please report it */
+    LK_ERROR_INTERNAL = 17,           /**< a bug in losskit: please report it */
+    LK_ERROR_DUPLICATE_NAME = 18,     /**< a loss of that name is already registered */
+    LK_ERROR_REGISTRY_FULL = 19,      /**< the registry holds LK_REGISTRY_CAPACITY losses */
+    LK_ERROR_BAD_NAME = 20,           /**< a loss name empty, too long, not UTF-8 or with other characters */
+    LK_ERROR_ABI_VERSION = 21,        /**< a callback table or plugin built for another ABI version */
+    LK_ERROR_CALLBACK_FAILED = 22,    /**< a user callback reported failure or returned NaN */
+    LK_ERROR_PLUGIN = 23              /**< a plugin could not be opened, has no entry point, or its init failed */
 } lk_status;
 
 /** A short static description of a status ("null pointer", ...); never NULL,
@@ -189,12 +195,124 @@ lk_status lk_loss_get_param(const lk_loss *loss, const char *name, double *out_v
  */
 lk_status lk_loss_compute(const lk_loss *loss, const lk_batch *batch);
 
+/**
+ * As lk_loss_compute, with training progress t in [0, 1] for this call only: scheduled weights
+ * (ce_expectation_mix's alpha, a mix's weights) are evaluated at `progress` instead of the loss's
+ * "progress" parameter. Errors as lk_loss_compute; LK_ERROR_BAD_PARAM when progress is outside [0, 1].
+ */
+lk_status lk_loss_compute_at(const lk_loss *loss, const lk_batch *batch, double progress);
+
 /** Number of registered losses. */
 int64_t lk_loss_count(void);
 
 /** Name of the registered loss at `index` in [0, lk_loss_count()), owned by
  *  the library; NULL when index is out of range. */
 const char *lk_loss_name_at(int64_t index);
+
+/* ------------------------------------------------------------------- mixing */
+
+/**
+ * Create a loss that is a weighted sum of `count` >= 1 losses: L = Σ_k w_k(t)·L_k, with the same
+ * sum for the gradient. Each component is copied as it is configured now (later changes to it do
+ * not reach the mix; the mix may be destroyed in any order with its components). A mix may be a
+ * component of another mix. The mix's parameters, per component k: "w<k>" (constant weight, default
+ * 1, >= 0), "w<k>_schedule" ("constant" | "linear" | "cosine" | "step"), "w<k>_start", "w<k>_end",
+ * "w<k>_t_switch"; and "progress" (t, shared by every schedule, nested mixes included).
+ * The mix evaluates each component into library-owned buffers (one allocation per call) and writes
+ * the caller's outputs only when all succeeded.
+ * Errors: LK_ERROR_NULL_POINTER (components, a component or out_mix), LK_ERROR_BAD_PARAM (count < 1).
+ */
+lk_status lk_mix_create(const lk_loss *const *components, int64_t count, lk_loss **out_mix);
+
+/* ------------------------------------------------------ user losses, plugins */
+
+/** The version of the callback table and plugin API below; bumped only on incompatible change. */
+#define LK_LOSS_ABI_VERSION 1
+/** Most losses the registry holds, and the longest name (bytes). */
+#define LK_REGISTRY_CAPACITY 4096
+#define LK_MAX_NAME_LENGTH 63
+
+/**
+ * A per-sample loss: one row of `classes` logits (float64, contiguous, gathered by the host from any
+ * layout or dtype) and its class-index target in [0, classes). Write the unweighted loss to
+ * *out_loss and dL/dlogits to out_grad (`classes` values, zeroed by the host). Return 0 on success;
+ * non-zero on failure, after calling lk_set_callback_error() to say why. The host applies class
+ * weights, ignore_index, the reduction and dloss, and converts to the batch's dtype.
+ */
+typedef int32_t (*lk_row_loss_fn)(void *user_data, const double *logits, int64_t classes, int64_t target,
+                                  double *out_loss, double *out_grad);
+
+/**
+ * A whole-batch loss (not a sum over samples, e.g. Dice): logits (n, classes, inner) in float64, C
+ * order, where inner is the product of the spatial sizes (1 for (N, C) batches); targets int64 of
+ * shape (n, inner); weight NULL or `classes` values; samples whose target is ignore_index must be
+ * left out. Write the mean-reduced loss to *out_loss and its gradient (dloss = 1) to out_grad
+ * (n·classes·inner values, zeroed by the host). Return 0 on success, non-zero on failure.
+ */
+typedef int32_t (*lk_batch_loss_fn)(void *user_data, int64_t n, int64_t classes, int64_t inner,
+                                    const double *logits, const int64_t *target, const double *weight,
+                                    int64_t ignore_index, double *out_loss, double *out_grad);
+
+/** Releases user_data; called once, when the loss is unregistered and no loss object uses it. */
+typedef void (*lk_destroy_fn)(void *user_data);
+
+/** lk_loss_callbacks.flags: the row callback may run on several threads at once. Without it the
+ *  host calls it from one thread at a time. */
+#define LK_CALLBACK_THREAD_SAFE 1u
+
+/** What a user loss gives the registry. Exactly one of row and batch is non-NULL. */
+typedef struct lk_loss_callbacks {
+    uint32_t struct_size;     /**< sizeof(lk_loss_callbacks) */
+    uint32_t abi_version;     /**< LK_LOSS_ABI_VERSION */
+    lk_row_loss_fn row;       /**< per-sample loss, or NULL */
+    lk_batch_loss_fn batch;   /**< whole-batch loss (mean reduction only), or NULL */
+    lk_destroy_fn destroy;    /**< may be NULL */
+    void *user_data;          /**< passed to every callback */
+    uint32_t flags;           /**< LK_CALLBACK_* bits */
+    uint32_t reserved;        /**< must be 0 */
+} lk_loss_callbacks;
+
+/**
+ * Register a user loss under `name` (1..63 characters from A-Z a-z 0-9 _ - .). From then on it is
+ * listed, created and computed like a built-in loss, with every layout, dtype, weight, ignore_index,
+ * reduction, dloss, validation and threading the built-ins get. A failing or NaN-returning callback
+ * makes lk_loss_compute return LK_ERROR_CALLBACK_FAILED with the callback's message, the caller's
+ * buffers untouched. On error nothing is registered and destroy is not called.
+ * Errors: LK_ERROR_NULL_POINTER, LK_ERROR_BAD_NAME, LK_ERROR_DUPLICATE_NAME, LK_ERROR_REGISTRY_FULL,
+ * LK_ERROR_ABI_VERSION (abi_version or struct_size), LK_ERROR_BAD_PARAM (both or neither of row and
+ * batch, or reserved not 0).
+ */
+lk_status lk_register_loss(const char *name, const lk_loss_callbacks *callbacks);
+
+/** Remove a registered loss (built-in or user). Loss objects created from it keep working until
+ *  destroyed; its destroy callback runs after the last one is gone.
+ *  Errors: LK_ERROR_NULL_POINTER, LK_ERROR_UNKNOWN_LOSS. */
+lk_status lk_unregister_loss(const char *name);
+
+/** For use inside a callback that is about to return non-zero: the message the caller will read from
+ *  lk_last_error_message() (copied). */
+void lk_set_callback_error(const char *message);
+
+/** The table a plugin's init receives: how it registers its losses and reports failure. */
+typedef struct lk_plugin_api {
+    uint32_t struct_size;     /**< sizeof(lk_plugin_api) */
+    uint32_t abi_version;     /**< LK_LOSS_ABI_VERSION of the host */
+    lk_status (*register_loss)(const char *name, const lk_loss_callbacks *callbacks);
+    void (*set_error)(const char *message);
+} lk_plugin_api;
+
+/** The entry point a plugin exports under the name "lk_plugin_init": register its losses through
+ *  `api` and return 0, or call api->set_error and return non-zero. */
+typedef int32_t (*lk_plugin_init_fn)(const lk_plugin_api *api);
+
+/**
+ * Load a plugin: dlopen `path`, find "lk_plugin_init", call it. Loading a plugin runs its code with
+ * the caller's rights. On any failure the losses the plugin registered are removed again (the
+ * registry is as before) and the library is closed; on success it stays loaded for the life of the
+ * process. Errors: LK_ERROR_NULL_POINTER, LK_ERROR_PLUGIN (the message carries dlerror()'s text or the
+ * plugin's own message), LK_ERROR_ABI_VERSION.
+ */
+lk_status lk_plugin_load(const char *path);
 
 /* ------------------------------------------------------------------ threads */
 

@@ -24,8 +24,6 @@ final class LossHandle {
     }
 }
 
-/// The registered loss names as C strings that live as long as the process.
-nonisolated(unsafe) private let registeredNames: [UnsafeMutablePointer<CChar>] = LossCatalog.builtIn.map { strdup($0.name)! }
 
 @c @implementation
 public func lk_loss_create(_ name: UnsafePointer<CChar>!, _ outLoss: UnsafeMutablePointer<OpaquePointer?>!) -> lk_status {
@@ -106,14 +104,46 @@ public func lk_loss_compute(_ loss: OpaquePointer!, _ batch: UnsafePointer<lk_ba
 }
 
 @c @implementation
+public func lk_loss_compute_at(_ loss: OpaquePointer!, _ batch: UnsafePointer<lk_batch>!, _ progress: Double) -> lk_status {
+    abiCall { () throws(ABIError) in
+        let handle = try LossHandle.from(loss)
+        let decoded = try BatchDecoder.decode(batch)
+        try kernelCall { () throws(LossError) in try handle.loss.evaluate(decoded, progress: progress) }
+    }
+}
+
+@c @implementation
+public func lk_mix_create(_ components: UnsafePointer<OpaquePointer?>!, _ count: Int64,
+                          _ outMix: UnsafeMutablePointer<OpaquePointer?>!) -> lk_status {
+    abiCall { () throws(ABIError) in
+        guard let outMix else { throw ABIError(LK_ERROR_NULL_POINTER, "out_mix is NULL; expected a place to store the handle") }
+        outMix.pointee = nil
+        guard count >= 1 else { throw ABIError(LK_ERROR_BAD_PARAM, "count is \(count); expected at least 1 component") }
+        guard let components else { throw ABIError(LK_ERROR_NULL_POINTER, "components is NULL; expected \(count) loss handles") }
+        var parts: [(evaluator: any BatchEvaluator, nanPolicy: NaNPolicy)] = []
+        var names: [String] = []
+        for k in 0..<Int(count) {
+            guard let component = components[k] else {
+                throw ABIError(LK_ERROR_NULL_POINTER, "components[\(k)] is NULL; expected a handle from lk_loss_create")
+            }
+            let loss = try LossHandle.from(component).loss
+            parts.append((loss.evaluator, loss.nanPolicy))
+            names.append(loss.name)
+        }
+        let definition = Mix.definition(name: "mix(" + names.joined(separator: ",") + ")", components: parts)
+        outMix.pointee = LossHandle(ConfiguredLoss(definition)).opaque
+    }
+}
+
+@c @implementation
 public func lk_loss_count() -> Int64 {
-    Int64(registeredNames.count)
+    Int64(LossRegistry.shared.count)
 }
 
 @c @implementation
 public func lk_loss_name_at(_ index: Int64) -> UnsafePointer<CChar>! {
-    guard index >= 0 && index < Int64(registeredNames.count) else { return nil }
-    return UnsafePointer(registeredNames[Int(index)])
+    guard let name = LossRegistry.shared.name(at: Int(clamping: index)) else { return nil }
+    return InternedNames.shared.cString(name)
 }
 
 @c @implementation

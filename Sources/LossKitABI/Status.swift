@@ -22,6 +22,10 @@ struct ABIError: Error {
         case .unknownParameter: LK_ERROR_UNKNOWN_PARAM
         case .badParameter: LK_ERROR_BAD_PARAM
         case .badReduction: LK_ERROR_BAD_REDUCTION
+        case .duplicateName: LK_ERROR_DUPLICATE_NAME
+        case .registryFull: LK_ERROR_REGISTRY_FULL
+        case .badName: LK_ERROR_BAD_NAME
+        case .callbackFailed: LK_ERROR_CALLBACK_FAILED
         }
         self.init(status, error.message)
     }
@@ -45,10 +49,13 @@ func kernelCall<R>(_ body: () throws(LossError) -> R) throws(ABIError) -> R {
     do { return try body() } catch { throw ABIError(error) }
 }
 
-/// Reads a required C string argument.
+/// Reads a required C string argument, which must be valid UTF-8.
 func requiredString(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(ABIError) -> String {
     guard let pointer else { throw ABIError(LK_ERROR_NULL_POINTER, "\(what) is NULL; expected a NUL-terminated string") }
-    return String(cString: pointer)
+    guard let text = String(validatingCString: pointer) else {
+        throw ABIError(LK_ERROR_BAD_NAME, "\(what) is not valid UTF-8; expected a UTF-8 string")
+    }
+    return text
 }
 
 @c @implementation
@@ -72,6 +79,12 @@ public func lk_status_string(_ status: lk_status) -> UnsafePointer<CChar>! {
     case LK_ERROR_MISALIGNED: "misaligned buffer"
     case LK_ERROR_BAD_STRUCT: "bad struct"
     case LK_ERROR_INTERNAL: "internal error"
+    case LK_ERROR_DUPLICATE_NAME: "duplicate loss name"
+    case LK_ERROR_REGISTRY_FULL: "registry full"
+    case LK_ERROR_BAD_NAME: "bad loss name"
+    case LK_ERROR_ABI_VERSION: "ABI version mismatch"
+    case LK_ERROR_CALLBACK_FAILED: "callback failed"
+    case LK_ERROR_PLUGIN: "plugin failed"
     default: "unknown status"
     }
     return UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)

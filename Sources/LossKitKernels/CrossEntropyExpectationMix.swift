@@ -1,23 +1,33 @@
 /// Cross-entropy mixed with the expectation loss on a schedule (seed 000, Battash, Wolf & Hazan):
 /// training shifts from cross-entropy toward 1 - p_y as progress t grows.
 public struct CrossEntropyExpectationMix: ClassIndexLoss {
-    /// α: weight of the expectation term at the current progress.
+    /// How α, the weight of the expectation term, moves over training progress.
+    public var schedule: Schedule
+    /// α at the current progress.
     public var alpha: Double
     /// β: scale of the expectation term (its gradient is smaller than CE's by a factor p_y).
     public var beta: Double
 
-    public init(alpha: Double, beta: Double = 1) {
-        self.alpha = alpha
+    public init(schedule: Schedule, progress: Double = 0, beta: Double = 1) {
+        self.schedule = schedule
+        self.alpha = schedule.value(at: progress)
         self.beta = beta
     }
 
-    public static let parameters = Schedule.parameters(weightName: "alpha", defaultConstant: 0.5) + [
+    static let alphaNames = Schedule.Names(weight: "alpha")
+
+    public static let parameters = Schedule.parameters(alphaNames, defaultConstant: 0.5) + [
+        Schedule.progressParameter,
         ParameterSpec("beta", .number(default: 1, range: .nonNegative), "β: scale of the expectation term"),
     ]
 
     public init(parameters: ParameterValues) {
-        let schedule = Schedule(parameters: parameters, weightName: "alpha")
-        self.init(alpha: schedule.value(at: parameters[number: "progress"]), beta: parameters[number: "beta"])
+        self.init(schedule: Schedule(parameters: parameters, names: Self.alphaNames),
+                  progress: parameters[number: "progress"], beta: parameters[number: "beta"])
+    }
+
+    public func at(progress: Double) -> CrossEntropyExpectationMix {
+        CrossEntropyExpectationMix(schedule: schedule, progress: progress, beta: beta)
     }
 
     // L = (1 - α)·(lse - z_y) + α·β·(1 - p_y)

@@ -22,10 +22,10 @@ public struct Dice: BatchEvaluator {
         self.init(smooth: parameters[number: "smooth"], skipAbsent: parameters[number: "skip_absent"] != 0)
     }
 
-    public func evaluate(_ batch: AnyBatch, nanPolicy: NaNPolicy) throws(LossError) {
+    public func evaluate(_ batch: AnyBatch, context: EvaluationContext) throws(LossError) {
         switch batch {
-        case .float32(let b): try evaluate(b, nanPolicy: nanPolicy)
-        case .float64(let b): try evaluate(b, nanPolicy: nanPolicy)
+        case .float32(let b): try evaluate(b, nanPolicy: context.nanPolicy)
+        case .float64(let b): try evaluate(b, nanPolicy: context.nanPolicy)
         }
     }
 

@@ -44,14 +44,18 @@ public struct HighErrorMargin: ClassIndexLoss {
         let mu = classMargins.isEmpty ? margin : classMargins[y]
         @inline(__always) func error(_ j: Int) -> Double {
             let zj = z[j]
-            guard j != y, zj > -.infinity else { return 0 }
-            return max(0, Double(zj) - zy + mu)
+            guard j != y, zj != -.infinity else { return 0 }
+            return hinge(Double(zj) - zy + mu)
         }
         var positive = 0
         var positiveSum: Double = 0
         for j in 0..<classes {
             let e = error(j)
-            if e > 0 { positive += 1; positiveSum += e }
+            if e > 0 || e.isNaN { positive += 1; positiveSum += e }
+        }
+        if positiveSum.isNaN {  // a NaN logit (nan_policy "propagate") poisons the whole row
+            if let grad { for j in 0..<classes { grad[j] = .nan } }
+            return .nan
         }
         guard positive > 0 else { zeroRow(grad, classes); return 0 }
         let threshold = positiveSum / Double(positive)

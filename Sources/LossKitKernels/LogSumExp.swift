@@ -1,6 +1,6 @@
 /// log Σ_j exp(x_j) accumulated in one pass (the "online softmax" of Milakov & Gimelshein): the running
 /// sum is rescaled whenever the running maximum grows, so exp never sees a positive argument.
-/// `-inf` inputs (masked classes) add nothing.
+/// `-inf` inputs (masked classes) add nothing; a NaN input makes the result NaN wherever it sits.
 struct OnlineLogSumExp<T: KernelFloat> {
     private(set) var max: T = -.infinity
     private var sum: Double = 0
@@ -10,13 +10,16 @@ struct OnlineLogSumExp<T: KernelFloat> {
         if x > max {
             sum = sum * Double(T.exp(max - x)) + 1
             max = x
+        } else if x.isNaN {
+            sum = .nan
         } else if max > -.infinity {
             sum += Double(T.exp(x - max))
         }
     }
 
-    /// False when every input was -inf (nothing can be predicted).
-    var hasFiniteInput: Bool { max > -.infinity }
+    /// False when every input was -inf (nothing can be predicted). True when a NaN was seen, so that
+    /// the NaN reaches the loss.
+    var hasFiniteInput: Bool { max > -.infinity || sum.isNaN }
 
     var value: Double { Double(max) + Double.log(sum) }
 

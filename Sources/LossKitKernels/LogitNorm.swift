@@ -24,9 +24,9 @@ public struct LogitNorm: ClassIndexLoss {
         var zMax = -Double.infinity
         for j in 0..<classes {
             let zj = Double(z[j])
-            if zj > -.infinity { squares += zj * zj; zMax = max(zMax, zj) }
+            if zj != -.infinity { squares += zj * zj; zMax = max(zMax, zj) }
         }
-        guard zMax > -.infinity else { zeroRow(grad, classes); return .infinity }
+        guard zMax > -.infinity || squares.isNaN else { zeroRow(grad, classes); return .infinity }
         let r = squares.squareRoot()
         let c = 1 / (tau * (r + Self.epsilon))
         let uMax = c * zMax
@@ -34,7 +34,7 @@ public struct LogitNorm: ClassIndexLoss {
         var sumZExp: Double = 0
         for j in 0..<classes {
             let zj = Double(z[j])
-            guard zj > -.infinity else { continue }
+            guard zj != -.infinity else { continue }
             let e = Double(T.exp(T(c * zj - uMax)))
             sumExp += e
             sumZExp += zj * e
@@ -47,7 +47,7 @@ public struct LogitNorm: ClassIndexLoss {
             let lseT = T(lse), cT = T(c), sT = Double(scale)
             for j in 0..<classes {
                 let zj = z[j]
-                guard zj > -.infinity else { grad[j] = 0; continue }
+                guard zj != -.infinity else { grad[j] = 0; continue }
                 let p = Double(T.exp(cT * zj - lseT))
                 let g = j == y ? p - 1 : p
                 grad[j] = T(sT * (c * g - radial * Double(zj)))

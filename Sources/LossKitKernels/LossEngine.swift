@@ -20,14 +20,14 @@ public enum LossEngine {
         switch batch.target {
         case .int32(let target):
             let denominator = try BatchValidation.checkIndices(batch, target)
-            run(batch, denominator: denominator, rows: RowAccess(batch)) { z, g, scale, row, _ in
+            run(batch, denominator: denominator, rows: RowAccess(batch), parallel: loss.isThreadSafe) { z, g, scale, row, _ in
                 let y = Int64(target[row])
                 if y == batch.ignoreIndex { return nil }
                 return loss.row(z, classes: classes, target: Int(y), weight: batch.weight, grad: g, scale: scale)
             }
         case .int64(let target):
             let denominator = try BatchValidation.checkIndices(batch, target)
-            run(batch, denominator: denominator, rows: RowAccess(batch)) { z, g, scale, row, _ in
+            run(batch, denominator: denominator, rows: RowAccess(batch), parallel: loss.isThreadSafe) { z, g, scale, row, _ in
                 let y = target[row]
                 if y == batch.ignoreIndex { return nil }
                 return loss.row(z, classes: classes, target: Int(y), weight: batch.weight, grad: g, scale: scale)
@@ -39,7 +39,7 @@ public enum LossEngine {
             try BatchValidation.checkProbabilities(batch, q)
             // Strided target rows are gathered into the scratch space after the logits' and gradient's rows.
             let access = RowAccess(batch, extraScratch: classes), inner = batch.inner
-            run(batch, denominator: Double(batch.samples), rows: access) { z, g, scale, row, scratch in
+            run(batch, denominator: Double(batch.samples), rows: access, parallel: loss.isThreadSafe) { z, g, scale, row, scratch in
                 var qRow = q + row * classes
                 if !access.isContiguous {
                     let target = scratch + 2 * classes, base = access.base(row)
@@ -58,7 +58,7 @@ public enum LossEngine {
     /// Runs `sample` over every sample of the batch and writes the reduced loss.
     /// `denominator` is the mean's divisor (Σ sample weights not ignored).
     private static func run<T: KernelFloat>(_ batch: Batch<T>, denominator: Double, rows: RowAccess<T>,
-                                            _ sample: SampleKernel<T>) {
+                                            parallel: Bool, _ sample: SampleKernel<T>) {
         let samples = batch.samples, classes = batch.classes
         let reduction = batch.reduction
         let upstream = batch.dloss.map { Double($0[0]) } ?? 1
@@ -71,7 +71,7 @@ public enum LossEngine {
         let plan = Threading.plan(rows: samples, rowCost: classes)
 
         withUnsafeTemporaryAllocation(of: Double.self, capacity: max(1, plan.chunks)) { partials in
-            Threading.forEachChunk(plan.chunks) { chunk in
+            Threading.forEachChunk(plan.chunks, parallel: parallel) { chunk in
                 var total: Double = 0
                 rows.withScratch { scratch in
                     for row in plan.rows(of: chunk, total: samples) {

@@ -11,6 +11,10 @@ public struct LossError: Error, Sendable, Equatable {
         case unknownParameter
         case badParameter
         case badReduction
+        case duplicateName
+        case registryFull
+        case badName
+        case callbackFailed
     }
 
     public let kind: Kind

@@ -30,11 +30,11 @@ public struct MultiMargin: ClassIndexLoss {
         var targetGrad: Double = 0
         for j in 0..<classes where j != y {
             let zj = z[j]
-            let h = zj > -.infinity ? max(0, margin - zy + Double(zj)) : 0
+            let h = zj != -.infinity ? hinge(margin - zy + Double(zj)) : 0
             let slope: Double
             if power == 1 {
                 total += h
-                slope = h > 0 ? invC : 0
+                slope = h > 0 ? invC : (h.isNaN ? .nan : 0)
             } else {
                 total += h * h
                 slope = 2 * h * invC

@@ -13,6 +13,12 @@ public protocol RowLoss: Sendable {
     /// Checks parameters that depend on the batch (e.g. a per-class vector of length C) before any write.
     func check(classes: Int) throws(LossError)
 
+    /// The loss at training progress t, for losses with scheduled weights (others return self).
+    func at(progress: Double) -> Self
+
+    /// False when `row` must not run on two threads at once (a user callback that says so).
+    var isThreadSafe: Bool { get }
+
     func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target: Int, weight: UnsafePointer<T>?,
                              grad: UnsafeMutablePointer<T>?, scale: T) -> Double
 
@@ -22,6 +28,8 @@ public protocol RowLoss: Sendable {
 
 extension RowLoss {
     public func check(classes: Int) throws(LossError) {}
+    public func at(progress: Double) -> Self { self }
+    public var isThreadSafe: Bool { true }
 }
 
 /// A per-sample loss of a class-index target whose class weighting is the usual one: the sample's
@@ -56,3 +64,7 @@ func zeroRow<T: KernelFloat>(_ grad: UnsafeMutablePointer<T>?, _ count: Int) {
     guard let grad else { return }
     for j in 0..<count { grad[j] = 0 }
 }
+
+/// max(0, x) that keeps a NaN (Swift's `max` would turn it into 0 and hide it).
+@inline(__always)
+func hinge(_ x: Double) -> Double { x > 0 || x.isNaN ? x : 0 }

@@ -41,25 +41,44 @@ public struct Schedule: Sendable, Equatable {
         }
     }
 
-    /// The parameters that describe a schedule of a weight called `weightName`, plus `progress`.
-    public static func parameters(weightName: String, defaultConstant: Double) -> [ParameterSpec] {
+    /// The parameter names of a schedule for the weight `weight`; `prefix` keeps the names of several
+    /// schedules in one loss apart ("" for ce_expectation_mix's alpha, "w0_" for a mix's first weight).
+    public struct Names: Sendable {
+        public let shape: String, constant: String, start: String, end: String, tSwitch: String
+
+        public init(weight: String, prefix: String = "") {
+            shape = prefix + "schedule"
+            constant = weight
+            start = weight + "_start"
+            end = weight + "_end"
+            tSwitch = prefix + "t_switch"
+        }
+    }
+
+    /// The parameters that describe a schedule (without `progress`, which a loss has once).
+    public static func parameters(_ names: Names, defaultConstant: Double, constantRange: ParameterRange = .unitInterval,
+                                  defaultStart: Double = 0, defaultEnd: Double = 1) -> [ParameterSpec] {
         [
-            ParameterSpec("schedule", .choice(default: Shape.constant.rawValue, options: Shape.allCases.map(\.rawValue)),
-                          "how \(weightName) moves over training progress t"),
-            ParameterSpec(weightName, .number(default: defaultConstant, range: .unitInterval),
-                          "\(weightName) when schedule is constant"),
-            ParameterSpec("\(weightName)_start", .number(default: 0, range: .unitInterval), "\(weightName) at t = 0"),
-            ParameterSpec("\(weightName)_end", .number(default: 1, range: .unitInterval), "\(weightName) at t = 1"),
-            ParameterSpec("t_switch", .number(default: 0.5, range: .unitInterval), "step schedule: t where start turns to end"),
-            ParameterSpec("progress", .number(default: 0, range: .unitInterval), "training progress t = step / total steps"),
+            ParameterSpec(names.shape, .choice(default: Shape.constant.rawValue, options: Shape.allCases.map(\.rawValue)),
+                          "how \(names.constant) moves over training progress t"),
+            ParameterSpec(names.constant, .number(default: defaultConstant, range: constantRange),
+                          "\(names.constant) when the schedule is constant"),
+            ParameterSpec(names.start, .number(default: defaultStart, range: constantRange), "\(names.constant) at t = 0"),
+            ParameterSpec(names.end, .number(default: defaultEnd, range: constantRange), "\(names.constant) at t = 1"),
+            ParameterSpec(names.tSwitch, .number(default: 0.5, range: .unitInterval),
+                          "step schedule: the t where \(names.constant) turns from start to end"),
         ]
     }
 
-    /// The schedule described by `parameters(weightName:defaultConstant:)`.
-    public init(parameters: ParameterValues, weightName: String) {
-        self.init(shape: Shape(rawValue: parameters[choice: "schedule"]) ?? .constant,
-                  constant: parameters[number: weightName],
-                  start: parameters[number: "\(weightName)_start"], end: parameters[number: "\(weightName)_end"],
-                  tSwitch: parameters[number: "t_switch"])
+    /// Training progress t = step / total steps, the one input of every schedule of a loss.
+    public static let progressParameter = ParameterSpec("progress", .number(default: 0, range: .unitInterval),
+                                                        "training progress t = step / total steps")
+
+    /// The schedule described by `parameters(names, ...)`.
+    public init(parameters: ParameterValues, names: Names) {
+        self.init(shape: Shape(rawValue: parameters[choice: names.shape]) ?? .constant,
+                  constant: parameters[number: names.constant],
+                  start: parameters[number: names.start], end: parameters[number: names.end],
+                  tSwitch: parameters[number: names.tSwitch])
     }
 }

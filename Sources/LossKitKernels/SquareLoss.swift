@@ -33,7 +33,7 @@ public struct SquareLoss: ClassIndexLoss {
                 let d = Double(zj) - m
                 squares += k * d * d
                 grad?[j] = scale * twoOverC * kT * (zj - mT)
-            } else if zj > -.infinity {
+            } else if zj != -.infinity {
                 squares += Double(zj) * Double(zj)
                 grad?[j] = scale * twoOverC * zj
             } else {

@@ -15,11 +15,11 @@ public struct Squentropy: ClassIndexLoss {
         for j in 0..<classes {
             let zj = z[j]
             lse.add(zj)
-            if zj > -.infinity { squares += Double(zj) * Double(zj) }
+            if zj != -.infinity { squares += Double(zj) * Double(zj) }
         }
         guard lse.hasFiniteInput else { zeroRow(grad, classes); return .infinity }
         let zy = z[y]
-        if zy > -.infinity { squares -= Double(zy) * Double(zy) }
+        if zy != -.infinity { squares -= Double(zy) * Double(zy) }
         let squareWeight = classes > 1 ? 1 / Double(classes - 1) : 0
         let lseValue = lse.value
         if let grad {
@@ -27,7 +27,7 @@ public struct Squentropy: ClassIndexLoss {
             for j in 0..<classes {
                 let zj = z[j]
                 let p = T.exp(zj - lseT)
-                grad[j] = j == y ? scale * (p - 1) : (zj > -.infinity ? scale * (p + twoW * zj) : 0)
+                grad[j] = j == y ? scale * (p - 1) : (zj != -.infinity ? scale * (p + twoW * zj) : 0)
             }
         }
         return lseValue - Double(zy) + squareWeight * squares

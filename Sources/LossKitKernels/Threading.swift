@@ -37,9 +37,10 @@ public enum Threading {
         return Plan(rowsPerChunk: perChunk, chunks: (rows + perChunk - 1) / perChunk)
     }
 
-    /// Runs `body(chunk)` for every chunk in `0..<chunks`, spread over the available threads.
-    static func forEachChunk(_ chunks: Int, _ body: (Int) -> Void) {
-        let threads = min(available, chunks)
+    /// Runs `body(chunk)` for every chunk in `0..<chunks`, spread over the available threads
+    /// (on the calling thread alone when `parallel` is false).
+    static func forEachChunk(_ chunks: Int, parallel: Bool = true, _ body: (Int) -> Void) {
+        let threads = parallel ? min(available, chunks) : 1
         if threads <= 1 {
             for chunk in 0..<chunks { body(chunk) }
             return
