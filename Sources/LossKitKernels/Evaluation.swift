@@ -16,11 +16,12 @@ public protocol BatchEvaluator: Sendable {
     func evaluate(_ batch: AnyBatch, context: EvaluationContext) throws(LossError)
 }
 
-/// Runs a per-sample `RowLoss` through the shared host.
-struct RowLossEvaluator<L: RowLoss>: BatchEvaluator {
-    let loss: L
-    func evaluate(_ batch: AnyBatch, context: EvaluationContext) throws(LossError) {
-        let configured = context.progress.map { loss.at(progress: $0) } ?? loss
+/// A per-sample loss is its own evaluator: the shared host runs it. Each loss type's conformance is
+/// concrete, so the call through `any BatchEvaluator` lands in code specialised for that loss (a
+/// generic wrapper type would run the unspecialised kernel, many times slower).
+extension RowLoss {
+    public func evaluate(_ batch: AnyBatch, context: EvaluationContext) throws(LossError) {
+        let configured = context.progress.map { at(progress: $0) } ?? self
         try LossEngine.evaluate(configured, batch, nanPolicy: context.nanPolicy)
     }
 }

@@ -10,7 +10,7 @@ public struct LossDefinition: Sendable {
     /// A per-sample loss run by the shared host.
     public init<L: RowLoss>(name: String, summary: String, parameters: [ParameterSpec],
                             rowLoss: @escaping @Sendable (ParameterValues) -> L) {
-        self.init(name: name, summary: summary, parameters: parameters) { values in RowLossEvaluator(loss: rowLoss(values)) }
+        self.init(name: name, summary: summary, parameters: parameters) { values in rowLoss(values) }
     }
 
     /// A loss with its own batch evaluator (a whole-batch loss such as Dice, a mix, a callback loss).

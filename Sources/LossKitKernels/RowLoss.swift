@@ -6,7 +6,7 @@
 /// `grad[j] = scale · ∂L/∂z_j` for every j (grad may be the same memory as z, so read z_j before
 /// writing grad_j, and never read z after writing grad); return the sample's loss L as Double,
 /// including the loss's own class weighting (`weight` is nil when the caller gave none).
-public protocol RowLoss: Sendable {
+public protocol RowLoss: BatchEvaluator {
     /// Whether the loss is defined for probability (soft) targets.
     var acceptsProbabilities: Bool { get }
 
