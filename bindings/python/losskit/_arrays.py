@@ -1,0 +1,138 @@
+"""Turning caller arrays into buffers the library may read or write.
+
+Every buffer handed to the library is C-contiguous, aligned, of the dtype the
+header asks for and of a shape checked here against the logits, so that no
+Python-side mistake can make the library read or write past a buffer. Inputs
+already in that form are used as they are (no copy); others are copied once.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ._library import DType, Status
+from .errors import LossKitError
+
+_FLOAT_DTYPES = {np.dtype(np.float32): DType.FLOAT32, np.dtype(np.float64): DType.FLOAT64}
+_INDEX_DTYPES = {np.dtype(np.int32): DType.INT32, np.dtype(np.int64): DType.INT64}
+
+
+def _buffer(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    # np.require returns `array` itself when it already qualifies: the zero-copy path.
+    return np.require(array, dtype=dtype, requirements=["C_CONTIGUOUS", "ALIGNED"])
+
+
+def _shape_error(what: str, got: tuple[int, ...], expected: tuple[int, ...], logits: tuple[int, ...]) -> LossKitError:
+    return LossKitError(
+        Status.ERROR_BAD_SHAPE, f"{what} has shape {got}; expected {expected} for logits of shape {logits}"
+    )
+
+
+def sample_shape(logits: np.ndarray) -> tuple[int, ...]:
+    """(N, d1..dk): one entry per sample, the logits' shape without the class axis."""
+    return (logits.shape[0],) + logits.shape[2:]
+
+
+def dtype_code(array: np.ndarray) -> DType:
+    """The lk_dtype of a buffer prepared here."""
+    return _FLOAT_DTYPES.get(array.dtype) or _INDEX_DTYPES[array.dtype]
+
+
+def _check_logits_shape(array: np.ndarray) -> None:
+    if array.ndim < 2:
+        raise LossKitError(
+            Status.ERROR_BAD_SHAPE, f"logits have shape {array.shape}; expected (N, C) or (N, C, d1..dk)"
+        )
+
+
+def logits_buffer(logits: object) -> np.ndarray:
+    """Float32/float64 logits as they are; other real dtypes (ints, float16, ...) as float64."""
+    array = np.asarray(logits)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"logits have dtype {array.dtype}; expected float32 or float64")
+    dtype = array.dtype if array.dtype in _FLOAT_DTYPES else np.dtype(np.float64)
+    array = _buffer(array, dtype)
+    _check_logits_shape(array)
+    return array
+
+
+def inplace_logits(logits: object) -> np.ndarray:
+    """The caller's own logits array, to be overwritten by the gradient: no conversion is possible."""
+    if not isinstance(logits, np.ndarray):
+        raise TypeError(f"inplace=True needs the logits as a numpy array, not {type(logits).__name__}")
+    if logits.dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"inplace=True needs float32 or float64 logits; got {logits.dtype}")
+    if not (logits.flags.c_contiguous and logits.flags.aligned):
+        raise ValueError("inplace=True needs C-contiguous, aligned logits (a copy could not be written back)")
+    if not logits.flags.writeable:
+        raise ValueError("inplace=True needs writable logits; this array is read-only")
+    _check_logits_shape(logits)
+    return logits
+
+
+def grad_buffer(out: object, logits: np.ndarray) -> np.ndarray:
+    """`out` checked as the gradient's destination (same shape and dtype as the logits), or a new array."""
+    if out is None:
+        return np.empty_like(logits)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy array, not {type(out).__name__}")
+    if out.dtype != logits.dtype:
+        raise TypeError(f"out has dtype {out.dtype}; expected the logits' dtype {logits.dtype}")
+    if out.shape != logits.shape:
+        raise _shape_error("out", out.shape, logits.shape, logits.shape)
+    if not (out.flags.c_contiguous and out.flags.aligned and out.flags.writeable):
+        raise ValueError("out must be C-contiguous, aligned and writable")
+    return out
+
+
+def target_buffer(target: object, logits: np.ndarray) -> np.ndarray:
+    """Class indices (int32/int64 as given, other integers as int64) of the samples' shape, or
+    probabilities (any float dtype, cast to the logits' dtype) of the logits' shape."""
+    array = np.asarray(target)
+    if array.dtype.kind in "iu":
+        dtype = array.dtype if array.dtype in _INDEX_DTYPES else np.dtype(np.int64)
+        expected = sample_shape(logits)
+    elif array.dtype.kind == "f":
+        dtype, expected = logits.dtype, logits.shape
+    else:
+        raise TypeError(
+            f"target has dtype {array.dtype}; expected integer class indices or float probabilities"
+        )
+    if array.shape != expected:
+        kind = "class-index target" if array.dtype.kind in "iu" else "probability target"
+        raise _shape_error(kind, array.shape, expected, logits.shape)
+    return _buffer(array, dtype)
+
+
+def weight_buffer(weight: object, logits: np.ndarray) -> np.ndarray | None:
+    """Class weights of shape (C,) in the logits' dtype, or None (all 1)."""
+    if weight is None:
+        return None
+    array = np.asarray(weight)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"weight has dtype {array.dtype}; expected real numbers")
+    expected = (logits.shape[1],)
+    if array.shape != expected:
+        raise _shape_error("weight", array.shape, expected, logits.shape)
+    return _buffer(array, logits.dtype)
+
+
+def dloss_buffer(dloss: object, logits: np.ndarray, per_sample: bool) -> np.ndarray | None:
+    """The upstream gradient in the logits' dtype: one value, or one per sample when `per_sample`
+    (reduction "none"; a scalar is then broadcast). None for a scalar 1, the library's default."""
+    if isinstance(dloss, numbers.Real) and not isinstance(dloss, bool) and dloss == 1:
+        return None
+    array = np.asarray(dloss)
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"dloss has dtype {array.dtype}; expected real numbers")
+    if per_sample:
+        expected = sample_shape(logits)
+        if array.ndim == 0:
+            return np.full(expected, array, dtype=logits.dtype)
+        if array.shape != expected:
+            raise _shape_error("dloss (reduction 'none')", array.shape, expected, logits.shape)
+    elif array.shape not in ((), (1,)):
+        raise _shape_error("dloss (reduction 'mean'/'sum')", array.shape, (), logits.shape)
+    return _buffer(array.reshape(-1) if array.ndim == 0 else array, logits.dtype)

@@ -1,0 +1,22 @@
+"""Makes `import losskit` work from a source checkout, without installing the binding.
+
+The library itself is found by losskit's own finder: $LOSSKIT_LIBRARY when set,
+else the repository's .build/release/liblosskit.so.
+"""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import losskit  # noqa: E402
+
+
+@pytest.fixture
+def restore_threads():
+    """Puts the library's thread limit back after a test that changes it."""
+    before = losskit.get_num_threads()
+    yield
+    losskit.set_num_threads(before)
