@@ -82,10 +82,11 @@ enum BatchDecoder {
         guard dims[1] >= 1 else {
             throw ABIError(LK_ERROR_BAD_SHAPE, "shape[1] (classes) is 0; expected at least 1 class")
         }
-        // The byte size of the largest buffer (8-byte elements) must fit in an int64.
+        // The byte size of the largest buffer (8-byte elements) must fit in an int64. A zero size
+        // counts as 1 here, so that no partial product (d1·…·dk, C·8) can overflow behind an empty axis.
         var product: Int64 = 8
         for size in dims {
-            let (next, overflow) = product.multipliedReportingOverflow(by: size)
+            let (next, overflow) = product.multipliedReportingOverflow(by: max(size, 1))
             guard !overflow else {
                 throw ABIError(LK_ERROR_SIZE_OVERFLOW,
                                "shape \(dims) has more elements than fit in memory; expected N·C·d1·…·dk·8 < 2^63")

@@ -80,15 +80,14 @@ public struct CrossEntropy: RowLoss {
             if let grad { for j in 0..<classes { grad[j] = 0 } }
             return targetTotal > 0 ? .infinity : 0
         }
-        let lse = lseAccumulator.value
+        let lse = lseAccumulator.value, softmax = lseAccumulator.softmax
         let loss = targetTotal * lse - targetDot + zLoss * a * lse * lse
 
         // Pass 2: g_j = scale·((A + 2λ·a·lse)·p_j - t_j).
         if let grad {
             let pScale = (targetTotal + 2 * zLoss * a * lse) * Double(scale)
-            let lseT = T(lse)
             for j in 0..<classes {
-                let p = Double(T.exp(z[j] - lseT))
+                let p = Double(softmax(z[j]))
                 grad[j] = T(pScale * p - Double(scale) * t(j))
             }
         }

@@ -41,9 +41,9 @@ public struct CrossEntropyExpectationMix: ClassIndexLoss {
         let nll = lseValue - Double(z[y])
         let py = Double.exp(-nll)
         if let grad {
-            let g = scale * T((1 - alpha) + alpha * beta * py), lseT = T(lseValue)
+            let g = scale * T((1 - alpha) + alpha * beta * py), softmax = lse.softmax
             for j in 0..<classes {
-                let p = T.exp(z[j] - lseT)
+                let p = softmax(z[j])
                 grad[j] = g * (j == y ? p - 1 : p)
             }
         }

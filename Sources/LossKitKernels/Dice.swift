@@ -68,9 +68,9 @@ public struct Dice: BatchEvaluator {
                         let z = rows.gather(pixel, into: scratch)
                         let lse = OnlineLogSumExp.of(z, classes)
                         guard lse.hasFiniteInput else { continue }
-                        let lseT = T(lse.value)
-                        for c in 0..<classes { sums[classes + c] += Double(T.exp(z[c] - lseT)) }
-                        sums[Int(y)] += Double(T.exp(z[Int(y)] - lseT))
+                        let softmax = lse.softmax
+                        for c in 0..<classes { sums[classes + c] += Double(softmax(z[c])) }
+                        sums[Int(y)] += Double(softmax(z[Int(y)]))
                         sums[2 * classes + Int(y)] += 1
                     }
                 }
@@ -110,14 +110,14 @@ public struct Dice: BatchEvaluator {
                         let z = rows.gather(pixel, into: scratch)
                         let lse = OnlineLogSumExp.of(z, classes)
                         guard y != batch.ignoreIndex, lse.hasFiniteInput, scale != 0 else { zeroRow(g, classes); continue }
-                        let lseT = T(lse.value)
+                        let softmax = lse.softmax
                         var dot: Double = 0  // Σ_c p_c·a_c
                         for c in 0..<classes {
                             let a = offset[c] + (Int64(c) == y ? coefficient[c] : 0)
-                            dot += Double(T.exp(z[c] - lseT)) * a
+                            dot += Double(softmax(z[c])) * a
                         }
                         for c in 0..<classes {
-                            let p = Double(T.exp(z[c] - lseT))
+                            let p = Double(softmax(z[c]))
                             let a = offset[c] + (Int64(c) == y ? coefficient[c] : 0)
                             g[c] = T(scale * p * (a - dot))
                         }

@@ -8,12 +8,12 @@ public struct Expectation: ClassIndexLoss {
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
         let lse = OnlineLogSumExp.of(z, classes)
         guard lse.hasFiniteInput else { zeroRow(grad, classes); return 1 }
-        let lseT = T(lse.value)
-        let py = T.exp(z[y] - lseT)
+        let softmax = lse.softmax
+        let py = softmax(z[y])
         if let grad {
             let s = scale * py
             for j in 0..<classes {
-                let p = T.exp(z[j] - lseT)
+                let p = softmax(z[j])
                 grad[j] = s * (j == y ? p - 1 : p)
             }
         }

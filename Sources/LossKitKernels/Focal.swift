@@ -30,9 +30,9 @@ public struct Focal: ClassIndexLoss {
         let focus = Glibc.pow(u, gamma)
         if let grad {
             let slope = u > 0 ? gamma * Glibc.pow(u, gamma - 1) * p * nll : 0
-            let g = scale * T(focus + slope), lseT = T(lseValue)
+            let g = scale * T(focus + slope), softmax = lse.softmax
             for j in 0..<classes {
-                let pj = T.exp(z[j] - lseT)
+                let pj = softmax(z[j])
                 grad[j] = g * (j == y ? pj - 1 : pj)
             }
         }

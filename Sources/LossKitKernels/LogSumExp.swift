@@ -23,6 +23,9 @@ struct OnlineLogSumExp<T: KernelFloat> {
 
     var value: Double { Double(max) + Double.log(sum) }
 
+    /// p(x) = exp(x - lse) for the inputs seen so far.
+    var softmax: Softmax<T> { Softmax(max: max, logSum: T(Double.log(sum))) }
+
     /// log Σ exp over a whole row.
     @inline(__always)
     static func of(_ z: UnsafePointer<T>, _ count: Int) -> OnlineLogSumExp {
@@ -30,4 +33,14 @@ struct OnlineLogSumExp<T: KernelFloat> {
         for j in 0..<count { lse.add(z[j]) }
         return lse
     }
+}
+
+/// exp(x - lse) evaluated as exp((x - max) - log Σ): the subtraction of the max is exact for the
+/// inputs that matter, so rounding lse to T (ulp(|lse|), large for large logits) costs nothing.
+struct Softmax<T: KernelFloat> {
+    let max: T
+    let logSum: T
+
+    @inline(__always)
+    func callAsFunction(_ x: T) -> T { T.exp((x - max) - logSum) }
 }

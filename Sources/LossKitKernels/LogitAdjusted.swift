@@ -39,10 +39,10 @@ public struct LogitAdjusted: ClassIndexLoss {
         let lseValue = lse.value
         let zy = Double(z[y])  // read before a gradient written in place overwrites it
         if let grad {
-            let lseT = T(lseValue)
+            let softmax = lse.softmax
             offsets.withUnsafeBufferPointer { offset in
                 for j in 0..<classes {
-                    let p = T.exp(z[j] + T(offset[j]) - lseT)
+                    let p = softmax(z[j] + T(offset[j]))
                     grad[j] = scale * (j == y ? p - 1 : p)
                 }
             }

@@ -23,10 +23,10 @@ public struct Squentropy: ClassIndexLoss {
         let squareWeight = classes > 1 ? 1 / Double(classes - 1) : 0
         let lseValue = lse.value
         if let grad {
-            let lseT = T(lseValue), twoW = T(2 * squareWeight)
+            let softmax = lse.softmax, twoW = T(2 * squareWeight)
             for j in 0..<classes {
                 let zj = z[j]
-                let p = T.exp(zj - lseT)
+                let p = softmax(zj)
                 grad[j] = j == y ? scale * (p - 1) : (zj != -.infinity ? scale * (p + twoW * zj) : 0)
             }
         }
