@@ -52,15 +52,14 @@ public struct Mix: BatchEvaluator {
     private func evaluate<T: KernelFloat>(_ batch: Batch<T>, context: EvaluationContext) throws(LossError) {
         let t = context.progress ?? progress
         try StagedOutputs.run(batch) { total throws(LossError) in
-            let lossCount = batch.reduction == .none ? batch.samples : 1
-            let gradCount = batch.grad == nil ? 0 : batch.samples * batch.classes
+            let lossCount = StagedOutputs.lossCount(batch), gradCount = StagedOutputs.gradCount(batch)
             total.loss.update(repeating: 0, count: lossCount)
             total.grad?.update(repeating: 0, count: gradCount)
             for component in components {
                 let w = T(component.weight.value(at: t))
                 let inner = EvaluationContext(nanPolicy: component.nanPolicy == .error || context.nanPolicy == .error ? .error : .propagate,
                                               progress: t)
-                try StagedOutputs.run(total) { part throws(LossError) in
+                try StagedOutputs.withScratch(total) { part throws(LossError) in
                     try component.evaluator.evaluate(Self.wrap(part), context: inner)
                     for i in 0..<lossCount { total.loss[i] += w * part.loss[i] }
                     if let sum = total.grad, let g = part.grad { for i in 0..<gradCount { sum[i] += w * g[i] } }
