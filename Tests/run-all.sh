@@ -7,7 +7,12 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 # --- what the tests need, by package name -----------------------------------------------------
-python3 -m pip install --quiet --disable-pip-version-check numpy pytest scikit-learn || exit 1
+apt_packages="cmake libffi-dev pkg-config"
+missing=$(for p in $apt_packages; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+if [ -n "$missing" ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null || exit 1
+fi
+python3 -m pip install --quiet --disable-pip-version-check numpy pytest scikit-learn jax || exit 1
 
 # --- one release build of liblosskit.so, used by every group below ----------------------------
 swift build -c release --product losskit || exit 1
@@ -24,10 +29,21 @@ run_group() {  # run_group NAME COMMAND...
     if "$@"; then passed+=("$name"); else failed+=("$name"); fi
 }
 
-run_group "swift" swift test
+swift_tests() {  # swift test, failing also when no test ran
+    local log
+    log=$(mktemp)
+    swift test 2>&1 | tee "$log"
+    local status=${PIPESTATUS[0]}
+    grep -Eq "Executed [1-9][0-9]* tests?, with 0 failures" "$log" || status=1
+    rm -f "$log"
+    return "$status"
+}
+
+run_group "swift" swift_tests
 run_group "python" python3 -m pytest -q bindings/python/tests
 run_group "c++" bash bindings/cpp/tests/run.sh "$libdir"
 run_group "c-example" bash examples/c/run.sh "$libdir"
+run_group "packaging" bash Tests/packaging/run.sh
 
 echo
 echo "=== summary: ${#passed[@]} groups passed (${passed[*]:-}), ${#failed[@]} failed (${failed[*]:-})"
