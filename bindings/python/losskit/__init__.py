@@ -4,6 +4,13 @@
     >>> logits = np.array([[2.0, 0.5, -1.0]]); target = np.array([0])
     >>> loss, grad = losskit.loss_and_grad("cross_entropy", logits, target, label_smoothing=0.1)
 
+User losses and mixes:
+
+    >>> losskit.register("my_loss", lambda row, y: (loss_of(row, y), grad_of(row, y)))
+    >>> m = losskit.mix(["cross_entropy", "squentropy"],
+    ...                 weights=[{"schedule": "linear", "start": 1, "end": 0}, 0.5])
+    >>> loss, grad = m.loss_and_grad(logits, target, progress=0.3)
+
 The library is found through $LOSSKIT_LIBRARY, then a copy inside this
 package, then the repository's .build/release (see losskit._library).
 """
@@ -11,6 +18,8 @@ package, then the repository's .build/release (see losskit._library).
 from ._library import DType, LibraryError, Reduction, Status
 from .api import get_num_threads, loss_and_grad, losses, set_num_threads, version
 from .errors import LossKitError
+from .mix import Mix, mix
+from .registry import load_plugin, register, unregister
 
 __all__ = [
     "loss_and_grad",
@@ -18,6 +27,11 @@ __all__ = [
     "version",
     "set_num_threads",
     "get_num_threads",
+    "register",
+    "unregister",
+    "load_plugin",
+    "mix",
+    "Mix",
     "LossKitError",
     "LibraryError",
     "Status",

@@ -6,7 +6,8 @@ import contextlib
 import ctypes
 import numbers
 import operator
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import ContextManager
 
 import numpy as np
 import numpy.typing as npt
@@ -55,7 +56,7 @@ def _set_param(lib: ctypes.CDLL, handle: LossHandle, key: str, value: object) ->
 def _configured_loss(name: str, params: Mapping[str, object]) -> Iterator[LossHandle]:
     """A new handle for loss `name` with `params` set, destroyed on leaving whatever happens."""
     if not isinstance(name, str):
-        raise TypeError(f"the loss name must be a str, not {type(name).__name__}")
+        raise TypeError(f"the loss must be a name (str) or a losskit.Mix, not {type(name).__name__}")
     lib = library()
     handle = LossHandle()
     raise_for_status(lib.lk_loss_create(name.encode(), ctypes.byref(handle)))
@@ -89,7 +90,9 @@ def loss_and_grad(
     """Evaluate loss `name` and its gradient with respect to the logits in one pass.
 
     Args:
-        name: a registered loss (see ``losses()``), e.g. ``"cross_entropy"``.
+        name: a registered loss (see ``losses()``), e.g. ``"cross_entropy"``,
+            or a ``losskit.Mix`` (then the only parameter accepted is
+            ``progress``, the training progress t of this call).
         logits: shape (N, C) or (N, C, d1..dk), class axis second. float32 and
             float64 are used as given (C-contiguous arrays without a copy);
             other real dtypes are converted to float64.
@@ -126,6 +129,40 @@ def loss_and_grad(
         TypeError: an argument of the wrong kind or dtype.
         ValueError: an `out`/in-place array that cannot be written directly.
     """
+    options = dict(reduction=reduction, weight=weight, ignore_index=ignore_index, dloss=dloss, grad=grad,
+                   out=out, inplace=inplace)
+    if not isinstance(name, str):
+        from .mix import Mix  # here, not at the top: mix imports this module
+
+        if isinstance(name, Mix):
+            unknown = sorted(set(params) - {"progress"})
+            if unknown:
+                raise TypeError(f"a Mix takes no parameters per call but progress; got {', '.join(unknown)}")
+            return name.loss_and_grad(logits, target, progress=params.get("progress"), **options)
+    return evaluate(lambda: _configured_loss(name, params), logits, target, **options)
+
+
+def evaluate(
+    loss: Callable[[], ContextManager[LossHandle]],
+    logits: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    reduction: str,
+    weight: npt.ArrayLike | None,
+    ignore_index: int,
+    dloss: npt.ArrayLike,
+    grad: bool,
+    out: np.ndarray | None,
+    inplace: bool,
+    progress: float | None = None,
+) -> tuple[float | np.ndarray, np.ndarray | None]:
+    """The one path from numpy arrays to lk_loss_compute(_at), shared by every public entry point.
+
+    Checks and converts the arrays, fills an lk_batch, then enters ``loss()`` (a context manager
+    giving the loss handle, entered only once the arrays are known good, so Python-side mistakes are
+    reported before the library is asked anything) and computes: with ``lk_loss_compute_at`` when
+    `progress` is given, ``lk_loss_compute`` otherwise. Arguments and result as ``loss_and_grad``.
+    """
     code = _reduction_code(reduction)
     ignore = operator.index(ignore_index)
     if ignore not in _INT64_RANGE:
@@ -134,13 +171,17 @@ def loss_and_grad(
         raise ValueError("grad=False computes no gradient; out and inplace=True need one")
     if inplace and out is not None:
         raise ValueError("pass either out or inplace=True, not both")
+    if progress is not None:
+        if not isinstance(progress, numbers.Real) or isinstance(progress, bool):
+            raise TypeError(f"progress is a {type(progress).__name__}; expected a number in [0, 1]")
+        progress = float(progress)
 
     z = _arrays.inplace_logits(logits) if inplace else _arrays.logits_buffer(logits)
     y = _arrays.target_buffer(target, z)
     w = _arrays.weight_buffer(weight, z)
     upstream = _arrays.dloss_buffer(dloss, z, per_sample=code == Reduction.NONE)
     gradient = None if not grad else (z if inplace else _arrays.grad_buffer(out, z))
-    loss = np.empty(_arrays.sample_shape(z) if code == Reduction.NONE else (1,), dtype=z.dtype)
+    loss_buffer = np.empty(_arrays.sample_shape(z) if code == Reduction.NONE else (1,), dtype=z.dtype)
     shape = (ctypes.c_int64 * z.ndim)(*z.shape)
 
     lib = library()
@@ -156,12 +197,16 @@ def loss_and_grad(
     batch.ignore_index = ignore
     batch.reduction = code
     batch.dloss = _pointer(upstream)
-    batch.loss = _pointer(loss)
+    batch.loss = _pointer(loss_buffer)
     batch.grad = _pointer(gradient)
-    with _configured_loss(name, params) as handle:
+    with loss() as handle:
         # The arrays above stay referenced until the call returns; the library keeps no pointer.
-        raise_for_status(lib.lk_loss_compute(handle, ctypes.byref(batch)))
-    return (loss if code == Reduction.NONE else float(loss[0])), gradient
+        if progress is None:
+            status = lib.lk_loss_compute(handle, ctypes.byref(batch))
+        else:
+            status = lib.lk_loss_compute_at(handle, ctypes.byref(batch), progress)
+        raise_for_status(status)
+    return (loss_buffer if code == Reduction.NONE else float(loss_buffer[0])), gradient
 
 
 def losses() -> list[str]:
