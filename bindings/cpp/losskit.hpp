@@ -12,7 +12,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
+#include <functional>
 #include <initializer_list>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -363,6 +366,33 @@ public:
         detail::check(lk_loss_compute(handle_, &b));
     }
 
+    /// As compute(batch), with training progress t in [0, 1] for this call only: scheduled weights
+    /// (a mix's, ce_expectation_mix's alpha) are taken at `progress` instead of the "progress"
+    /// parameter. Throws losskit::error (LK_ERROR_BAD_PARAM when progress is outside [0, 1]).
+    void compute_at(const Batch& batch, double progress) const {
+        const lk_batch b = batch.c_batch();
+        detail::check(lk_loss_compute_at(handle_, &b, progress));
+    }
+
+    /// A loss that is the weighted sum of `components` (each copied as configured now; they may be
+    /// destroyed before the mix). Component k's weight is the mix's parameter "w<k>" (default 1),
+    /// or a schedule over "progress": "w<k>_schedule", "w<k>_start", "w<k>_end", "w<k>_t_switch".
+    /// A mix can be a component of another. Throws losskit::error (LK_ERROR_BAD_PARAM when empty,
+    /// LK_ERROR_NULL_POINTER for a null or moved-from component).
+    static Loss mix(const std::vector<const Loss*>& components) {
+        std::vector<const lk_loss*> handles;
+        handles.reserve(components.size());
+        for (const Loss* component : components) handles.push_back(component ? component->handle_ : nullptr);
+        lk_loss* made = nullptr;
+        detail::check(lk_mix_create(handles.data(), static_cast<std::int64_t>(handles.size()), &made));
+        return Loss(adopt, made);
+    }
+
+    /// Loss::mix({&a, &b}).
+    static Loss mix(std::initializer_list<const Loss*> components) {
+        return mix(std::vector<const Loss*>(components));
+    }
+
     /// Mean loss over an (n, c) float32 batch with int64 class targets; when `grad`
     /// is not null it receives dL/dlogits (n*c values; may equal `logits`).
     float compute(const float* logits, const std::int64_t* target, std::int64_t n, std::int64_t c,
@@ -448,8 +478,79 @@ private:
     }
 #endif
 
+    /// Takes ownership of a handle the library just made (used by mix).
+    struct adopt_t {};
+    static constexpr adopt_t adopt{};
+    Loss(adopt_t, lk_loss* handle) noexcept : handle_(handle) {}
+
     lk_loss* handle_ = nullptr;
 };
+
+/// A loss that is the weighted sum of `components`: the same as Loss::mix.
+inline Loss mix(std::initializer_list<const Loss*> components) { return Loss::mix(components); }
+
+/// A per-sample loss written in C++: given one row of `classes` logits (float64, contiguous) and its
+/// class index, return the unweighted loss and write dL/dlogits to `grad` (`classes` values, zeroed
+/// beforehand). The library applies class weights, ignore_index, the reduction and dloss, and
+/// converts from and to the batch's dtype and layout. Report failure by throwing.
+using RowLossFunction =
+    std::function<double(const double* logits, std::int64_t classes, std::int64_t target, double* grad)>;
+
+namespace detail {
+
+/// What the library keeps as user_data of a C++ row loss; deleted by its destroy callback.
+struct RowLossHolder {
+    RowLossFunction function;
+};
+
+/// The C callback behind every C++ row loss. No exception may cross the C ABI: anything thrown
+/// becomes a failed call whose message is the exception's what().
+inline std::int32_t call_row_loss(void* user_data, const double* logits, std::int64_t classes,
+                                  std::int64_t target, double* out_loss, double* out_grad) noexcept {
+    try {
+        *out_loss = static_cast<const RowLossHolder*>(user_data)->function(logits, classes, target, out_grad);
+        return 0;
+    } catch (const std::exception& e) {
+        lk_set_callback_error(e.what());
+    } catch (...) {
+        lk_set_callback_error("a C++ loss function threw something that is not a std::exception");
+    }
+    return 1;
+}
+
+inline void destroy_row_loss(void* user_data) noexcept { delete static_cast<RowLossHolder*>(user_data); }
+
+} // namespace detail
+
+/// Registers `function` as the loss `name` (1..63 characters from A-Z a-z 0-9 _ - .); from then on
+/// Loss(name) creates it like a built-in loss. The function (and what it captures) is kept until the
+/// loss is unregistered and no Loss made from it is left. Unless `thread_safe`, the library calls it
+/// from one thread at a time. An exception thrown by the function makes compute throw
+/// losskit::error(LK_ERROR_CALLBACK_FAILED) carrying the exception's what(); so does a NaN loss.
+/// Throws losskit::error: LK_ERROR_NULL_POINTER (empty function), LK_ERROR_BAD_NAME,
+/// LK_ERROR_DUPLICATE_NAME, LK_ERROR_REGISTRY_FULL; then nothing is registered.
+inline void register_loss(const std::string& name, RowLossFunction function, bool thread_safe = false) {
+    if (!function) throw error(LK_ERROR_NULL_POINTER, "the loss function of '" + name + "' is empty; expected a callable");
+    auto holder = std::make_unique<detail::RowLossHolder>(detail::RowLossHolder{std::move(function)});
+    lk_loss_callbacks callbacks{};
+    callbacks.struct_size = sizeof callbacks;
+    callbacks.abi_version = LK_LOSS_ABI_VERSION;
+    callbacks.row = &detail::call_row_loss;
+    callbacks.destroy = &detail::destroy_row_loss;
+    callbacks.user_data = holder.get();
+    callbacks.flags = thread_safe ? LK_CALLBACK_THREAD_SAFE : 0u;
+    detail::check(lk_register_loss(name.c_str(), &callbacks)); // refused: destroy is not called, holder frees it
+    static_cast<void>(holder.release());                       // the library's destroy callback owns it now
+}
+
+/// Removes a registered loss (built-in or user). Loss objects made from it keep working.
+/// Throws losskit::error (LK_ERROR_UNKNOWN_LOSS).
+inline void unregister_loss(const std::string& name) { detail::check(lk_unregister_loss(name.c_str())); }
+
+/// Loads a plugin (a shared library exporting lk_plugin_init) and registers its losses; it runs the
+/// plugin's code with the caller's rights. On failure nothing it registered is left.
+/// Throws losskit::error (LK_ERROR_PLUGIN with dlerror()'s or the plugin's message, LK_ERROR_ABI_VERSION).
+inline void load_plugin(const std::string& path) { detail::check(lk_plugin_load(path.c_str())); }
 
 } // namespace losskit
 
