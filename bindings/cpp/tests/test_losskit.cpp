@@ -7,11 +7,14 @@
 #include "losskit.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -658,6 +661,311 @@ void test_errors() {
     CHECK(untouched());
 }
 
+// ------------------------------------------------- user losses, plugins, mixes
+
+/// The example plugin (examples/plugins), built by run.sh and passed as the first argument.
+const char* g_plugin_path = nullptr;
+
+/// Runs `k` through `loss` in element type F with int64 targets; with progress >= 0 through
+/// compute_at. Returns (loss, grad).
+template <class F>
+std::pair<std::vector<F>, std::vector<F>> run_with(const losskit::Loss& loss, const Case& k, double progress = -1) {
+    const std::vector<F> logits = cast<F>(k.logits), weight = cast<F>(k.weight), dloss = cast<F>(k.dloss);
+    std::vector<F> out(k.reduction == losskit::Reduction::none ? k.target.size() : 1);
+    std::vector<F> grad(logits.size());
+    std::vector<int64_t> shape = {k.n, k.c};
+    if (k.d != 1) shape.push_back(k.d);
+    losskit::Batch b;
+    b.shape(shape).logits(logits.data()).target(k.target.data()).ignore_index(k.ignore_index)
+        .reduction(k.reduction).loss(out.data()).grad(grad.data());
+    if (!weight.empty()) b.weight(weight.data());
+    if (!dloss.empty()) b.dloss(dloss.data());
+    if (progress >= 0) loss.compute_at(b, progress);
+    else loss.compute(b);
+    return {out, grad};
+}
+
+/// True when `loss` matches the reference for `k` in float32 and float64.
+bool matches_reference(const losskit::Loss& loss, const Case& k, const Expected& e) {
+    const auto [loss_f, grad_f] = run_with<float>(loss, k);
+    const auto [loss_d, grad_d] = run_with<double>(loss, k);
+    return near(loss_f, e.loss, kTolF) && near(grad_f, e.grad, kTolF) && near(loss_d, e.loss, kTolD) &&
+           near(grad_d, e.grad, kTolD);
+}
+
+/// The cases a user cross-entropy must get right: weights, ignored samples, reductions, dloss, (N, C, d).
+std::vector<Case> user_loss_cases() {
+    std::vector<Case> cases;
+    Case k = small_case(6, 5, 23);
+    cases.push_back(k);
+    k.weight = {0.5, 2.0, 1.0, 0.0, 3.0};
+    k.target[2] = LK_DEFAULT_IGNORE_INDEX;
+    cases.push_back(k);
+    k.reduction = losskit::Reduction::none;
+    k.dloss = {1.0, -2.0, 0.5, 3.0, 0.0, 0.25};
+    cases.push_back(k);
+    k.reduction = losskit::Reduction::sum;
+    k.dloss = {-1.5};
+    cases.push_back(k);
+    Case spatial;
+    spatial.n = 2;
+    spatial.c = 3;
+    spatial.d = 4;
+    spatial.logits = make_logits(2 * 3 * 4, 77);
+    spatial.target = {0, 1, 2, 1, 2, 0, LK_DEFAULT_IGNORE_INDEX, 1};
+    cases.push_back(spatial);
+    return cases;
+}
+
+/// Softmax cross-entropy of one row, max-subtracted, in plain C++ (what a user would write).
+double cross_entropy_row(const double* z, int64_t classes, int64_t target, double* grad) {
+    const double m = *std::max_element(z, z + classes);
+    double sum = 0;
+    for (int64_t j = 0; j < classes; ++j) sum += std::exp(z[j] - m);
+    const double lse = m + std::log(sum);
+    for (int64_t j = 0; j < classes; ++j) grad[j] = std::exp(z[j] - lse) - (j == target ? 1.0 : 0.0);
+    return lse - z[target];
+}
+
+bool registered(const std::string& name) {
+    const std::vector<std::string> names = losskit::losses();
+    return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+void test_register_loss() {
+    auto calls = std::make_shared<std::atomic<long>>(0);
+    losskit::register_loss("cpp_ce", [calls](const double* z, int64_t c, int64_t y, double* g) {
+        ++*calls;
+        return cross_entropy_row(z, c, y, g);
+    });
+    CHECK(registered("cpp_ce"));
+    CHECK(calls.use_count() == 2); // the library keeps the lambda, captures included
+    losskit::Loss user("cpp_ce");
+    CHECK(user.name() == "cpp_ce");
+    for (const Case& k : user_loss_cases()) CHECK(matches_reference(user, k, reference(k)));
+    CHECK(*calls > 0);
+
+    // Refused registrations: the error, and the refused lambda's captures released at once.
+    auto probe = std::make_shared<int>(0);
+    auto zero = [probe](const double*, int64_t, int64_t, double*) { return 0.0; };
+    CHECK_THROWS(losskit::register_loss("cpp_ce", zero), LK_ERROR_DUPLICATE_NAME);
+    CHECK_THROWS(losskit::register_loss("cross_entropy", zero), LK_ERROR_DUPLICATE_NAME);
+    CHECK_THROWS(losskit::register_loss("bad name", zero), LK_ERROR_BAD_NAME);
+    CHECK_THROWS(losskit::register_loss("", zero), LK_ERROR_BAD_NAME);
+    CHECK_THROWS(losskit::register_loss(std::string(64, 'a'), zero), LK_ERROR_BAD_NAME);
+    CHECK_THROWS(losskit::register_loss("cpp_empty", losskit::RowLossFunction()), LK_ERROR_NULL_POINTER);
+    CHECK(probe.use_count() == 2); // only `zero` holds it
+    CHECK(!registered("cpp_empty"));
+
+    // Unregistered while a Loss made from it lives: that Loss keeps working, then lets go.
+    losskit::unregister_loss("cpp_ce");
+    CHECK(!registered("cpp_ce"));
+    CHECK_THROWS(losskit::Loss("cpp_ce"), LK_ERROR_UNKNOWN_LOSS);
+    CHECK_THROWS(losskit::unregister_loss("cpp_ce"), LK_ERROR_UNKNOWN_LOSS);
+    CHECK(calls.use_count() == 2);
+    const Case k = small_case(4, 3, 29);
+    CHECK(matches_reference(user, k, reference(k)));
+    { losskit::Loss last = std::move(user); }
+    CHECK(calls.use_count() == 1); // the library deleted its copy exactly when the last user went
+}
+
+void test_register_loss_failures() {
+    // An exception thrown in the lambda never crosses the C ABI: compute throws losskit::error
+    // with the exception's what() as its message, and writes nothing.
+    losskit::register_loss("cpp_throws", [](const double* z, int64_t c, int64_t y, double* g) -> double {
+        if (y == 2) throw std::runtime_error("cpp_throws: class 2 is refused");
+        return cross_entropy_row(z, c, y, g);
+    });
+    const losskit::Loss thrower("cpp_throws");
+    const Case k = small_case(6, 4, 5); // has targets 2
+    std::vector<double> grad(k.logits.size(), 123.0);
+    double loss = 123.0;
+    losskit::Batch b;
+    b.shape({k.n, k.c}).logits(k.logits.data()).target(k.target.data()).loss(&loss).grad(grad.data());
+    CHECK_THROWS(thrower.compute(b), LK_ERROR_CALLBACK_FAILED);
+    try {
+        thrower.compute(b);
+    } catch (const losskit::error& e) {
+        CHECK(e.message() == "cpp_throws: class 2 is refused");
+    }
+    CHECK(loss == 123.0 && std::all_of(grad.begin(), grad.end(), [](double g) { return g == 123.0; }));
+
+    // The same on worker threads (thread_safe, a batch split across threads).
+    losskit::register_loss(
+        "cpp_throws_parallel",
+        [](const double* z, int64_t c, int64_t y, double* g) -> double {
+            if (y == 2) throw std::invalid_argument("cpp_throws_parallel: class 2 is refused");
+            return cross_entropy_row(z, c, y, g);
+        },
+        true);
+    Case big = small_case(40000, 3, 6);
+    for (size_t i = 0; i < big.target.size(); ++i) big.target[i] = i + 3 == big.target.size() ? 2 : 0;
+    losskit::set_num_threads(4);
+    try {
+        (void)run_with<double>(losskit::Loss("cpp_throws_parallel"), big);
+        CHECK(false);
+    } catch (const losskit::error& e) {
+        CHECK(e.status() == LK_ERROR_CALLBACK_FAILED && e.message() == "cpp_throws_parallel: class 2 is refused");
+    }
+    losskit::set_num_threads(0);
+
+    // Something that is not a std::exception, a NaN loss, and a losskit::error from a nested call.
+    losskit::register_loss("cpp_throws_int", [](const double*, int64_t, int64_t, double*) -> double { throw 42; });
+    CHECK_THROWS(run_with<float>(losskit::Loss("cpp_throws_int"), k), LK_ERROR_CALLBACK_FAILED);
+    losskit::register_loss("cpp_nan", [](const double*, int64_t, int64_t, double*) { return std::nan(""); });
+    CHECK_THROWS(run_with<double>(losskit::Loss("cpp_nan"), k), LK_ERROR_CALLBACK_FAILED);
+    losskit::register_loss("cpp_nested", [](const double*, int64_t, int64_t, double*) -> double {
+        losskit::Loss missing("no_such_loss"); // throws losskit::error inside the callback
+        return 0;
+    });
+    try {
+        (void)run_with<double>(losskit::Loss("cpp_nested"), k);
+        CHECK(false);
+    } catch (const losskit::error& e) {
+        CHECK(e.status() == LK_ERROR_CALLBACK_FAILED);
+        CHECK(e.message().rfind(lk_status_string(LK_ERROR_UNKNOWN_LOSS), 0) == 0); // the inner what()
+    }
+    for (const char* name : {"cpp_throws", "cpp_throws_parallel", "cpp_throws_int", "cpp_nan", "cpp_nested"})
+        losskit::unregister_loss(name);
+}
+
+void test_thread_safe_lambda() {
+    // Both flags give the reference result on a batch the library splits across threads.
+    const Case k = small_case(20000, 7, 8);
+    const Expected e = reference(k);
+    losskit::set_num_threads(4);
+    for (const bool thread_safe : {false, true}) {
+        const std::string name = thread_safe ? "cpp_ce_parallel" : "cpp_ce_serial";
+        losskit::register_loss(name, cross_entropy_row, thread_safe); // a plain function works too
+        CHECK(matches_reference(losskit::Loss(name), k, e));
+        losskit::unregister_loss(name);
+    }
+    losskit::set_num_threads(0);
+}
+
+void test_load_plugin() {
+    if (!g_plugin_path) {
+        record(false, "the example plugin's path (argument 1, given by run.sh)", __FILE__, __LINE__);
+        return;
+    }
+    CHECK_THROWS(losskit::load_plugin("/nonexistent/libnothing.so"), LK_ERROR_PLUGIN);
+    losskit::load_plugin(g_plugin_path);
+    CHECK(registered("plugin_ce") && registered("plugin_mean_ce"));
+    const losskit::Loss row("plugin_ce"), whole("plugin_mean_ce");
+    for (const Case& k : user_loss_cases()) {
+        const Expected e = reference(k);
+        CHECK(matches_reference(row, k, e));
+        if (k.reduction == losskit::Reduction::mean) CHECK(matches_reference(whole, k, e));
+        else CHECK_THROWS(run_with<double>(whole, k), LK_ERROR_BAD_REDUCTION); // a whole-batch loss is mean only
+    }
+    CHECK_THROWS(losskit::load_plugin(g_plugin_path), LK_ERROR_PLUGIN); // its names are taken now
+    const Case k = small_case(3, 4, 9);
+    CHECK(matches_reference(row, k, reference(k))); // ...and the first load's losses still work
+}
+
+void test_mix() {
+    losskit::Loss ce("cross_entropy"), smooth("cross_entropy", {{"label_smoothing", 0.2}});
+    Case plain = small_case(6, 5, 31);
+    plain.weight = {1.0, 0.5, 2.0, 1.5, 1.0};
+    plain.target[3] = LK_DEFAULT_IGNORE_INDEX;
+    Case smoothed = plain;
+    smoothed.smoothing = 0.2;
+    const Expected a = reference(plain), b = reference(smoothed);
+    auto blend = [&](double wa, double wb) {
+        Expected e = a;
+        for (size_t i = 0; i < e.loss.size(); ++i) e.loss[i] = wa * a.loss[i] + wb * b.loss[i];
+        for (size_t i = 0; i < e.grad.size(); ++i) e.grad[i] = wa * a.grad[i] + wb * b.grad[i];
+        return e;
+    };
+
+    // (1 - t)·CE + t·CE_smoothed, t from compute_at or from the "progress" parameter.
+    losskit::Loss m = losskit::Loss::mix({&ce, &smooth});
+    m.set("w0_schedule", "linear");
+    m.set("w0_start", 1);
+    m.set("w0_end", 0);
+    m.set("w1_schedule", "linear");
+    m.set("w1_start", 0);
+    m.set("w1_end", 1);
+    for (const double t : {0.0, 0.5, 1.0}) {
+        const Expected e = blend(1 - t, t);
+        const auto [lf, gf] = run_with<float>(m, plain, t);
+        const auto [ld, gd] = run_with<double>(m, plain, t);
+        CHECK(near(lf, e.loss, kTolF) && near(gf, e.grad, kTolF) && near(ld, e.loss, kTolD) && near(gd, e.grad, kTolD));
+        m.set("progress", t);
+        CHECK(matches_reference(m, plain, e));
+    }
+    m.set("progress", 0.25);
+    CHECK(m.get("progress") == 0.25);
+    CHECK(matches_reference(m, plain, blend(0.75, 0.25)));
+    CHECK_THROWS(run_with<double>(m, plain, 1.5), LK_ERROR_BAD_PARAM);
+    CHECK_THROWS(m.set("w0", -1), LK_ERROR_BAD_PARAM);
+    CHECK_THROWS(m.set("w2", 1), LK_ERROR_UNKNOWN_PARAM);
+
+    // The free function, constant weights, and a mix of a mix; components may go first.
+    losskit::Loss nested = [&] {
+        losskit::Loss c1("cross_entropy"), c2("cross_entropy", {{"label_smoothing", 0.2}});
+        losskit::Loss inner = losskit::mix({&c1, &c2});
+        inner.set("w0", 0.5);
+        inner.set("w1", 0.5);
+        losskit::Loss outer = losskit::mix({&inner, &c1});
+        outer.set("w0", 2);
+        return outer; // 2·(0.5·CE + 0.5·CE_smoothed) + CE
+    }();
+    CHECK(matches_reference(nested, plain, blend(2.0, 1.0)));
+
+    // A mix of a C++ lambda loss and (if loaded) the plugin's loss: (1 - t)·CE + t·CE == CE.
+    losskit::register_loss("cpp_ce_for_mix", cross_entropy_row, true);
+    const losskit::Loss lambda_loss("cpp_ce_for_mix");
+    const losskit::Loss other = registered("plugin_ce") ? losskit::Loss("plugin_ce") : losskit::Loss("cross_entropy");
+    losskit::Loss user_mix = losskit::mix({&lambda_loss, &other});
+    user_mix.set("w0_schedule", "cosine");
+    user_mix.set("w0_start", 1);
+    user_mix.set("w0_end", 0);
+    user_mix.set("w1_schedule", "cosine");
+    user_mix.set("w1_start", 0);
+    user_mix.set("w1_end", 1);
+    const auto [lu, gu] = run_with<double>(user_mix, plain, 0.3);
+    CHECK(near(lu, a.loss, kTolD) && near(gu, a.grad, kTolD));
+    losskit::unregister_loss("cpp_ce_for_mix");
+
+    // A throwing component: the mix fails with its message and writes nothing.
+    losskit::register_loss("cpp_throws_in_mix", [](const double*, int64_t, int64_t, double*) -> double {
+        throw std::runtime_error("cpp_throws_in_mix: no");
+    });
+    const losskit::Loss thrower("cpp_throws_in_mix");
+    const losskit::Loss failing = losskit::Loss::mix({&ce, &thrower});
+    double loss = 7.0;
+    losskit::Batch bad;
+    bad.shape({plain.n, plain.c}).logits(plain.logits.data()).target(plain.target.data()).loss(&loss);
+    try {
+        failing.compute_at(bad, 0.5);
+        CHECK(false);
+    } catch (const losskit::error& e) {
+        CHECK(e.status() == LK_ERROR_CALLBACK_FAILED && e.message() == "cpp_throws_in_mix: no");
+    }
+    CHECK(loss == 7.0);
+    losskit::unregister_loss("cpp_throws_in_mix");
+
+    // Refused mixes.
+    CHECK_THROWS(losskit::Loss::mix({}), LK_ERROR_BAD_PARAM);
+    CHECK_THROWS(losskit::Loss::mix(std::vector<const losskit::Loss*>{}), LK_ERROR_BAD_PARAM);
+    CHECK_THROWS(losskit::mix({&ce, nullptr}), LK_ERROR_NULL_POINTER);
+    losskit::Loss moved("cross_entropy");
+    losskit::Loss taker(std::move(moved));
+    CHECK_THROWS(losskit::mix({&moved}), LK_ERROR_NULL_POINTER); // NOLINT(bugprone-use-after-move)
+
+    // compute_at on any loss: progress must lie in [0, 1].
+    const double z[2] = {0.5, -0.5};
+    const int64_t y[1] = {1};
+    double out = 0;
+    losskit::Batch valid;
+    valid.shape({1, 2}).logits(z).target(y).loss(&out);
+    ce.compute_at(valid, 1.0);
+    CHECK(out > 0);
+    CHECK_THROWS(ce.compute_at(valid, -0.5), LK_ERROR_BAD_PARAM);
+    CHECK_THROWS(ce.compute_at(valid, std::nan("")), LK_ERROR_BAD_PARAM);
+}
+
 #if __cplusplus >= 202002L
 void test_span() {
     const Case k = small_case(6, 3, 17);
@@ -686,7 +994,8 @@ void test_span() {
 
 } // namespace
 
-int main() {
+int main(int argc, char** argv) {
+    if (argc > 1) g_plugin_path = argv[1];
     const struct {
         const char* name;
         void (*run)();
@@ -703,6 +1012,11 @@ int main() {
         {"in_place", test_in_place},
         {"batch_fields", test_batch_fields},
         {"errors", test_errors},
+        {"register_loss", test_register_loss},
+        {"register_loss_failures", test_register_loss_failures},
+        {"thread_safe_lambda", test_thread_safe_lambda},
+        {"load_plugin", test_load_plugin},
+        {"mix", test_mix},
 #if __cplusplus >= 202002L
         {"span", test_span},
 #endif
