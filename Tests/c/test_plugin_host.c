@@ -5,7 +5,6 @@
  * A plain runner: every CHECK is one test; the output ends with "N passed, M failed". */
 #define _GNU_SOURCE
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
