@@ -275,9 +275,11 @@ typedef struct lk_loss_callbacks {
 /**
  * Register a user loss under `name` (1..63 characters from A-Z a-z 0-9 _ - .). From then on it is
  * listed, created and computed like a built-in loss, with every layout, dtype, weight, ignore_index,
- * reduction, dloss, validation and threading the built-ins get. A failing or NaN-returning callback
- * makes lk_loss_compute return LK_ERROR_CALLBACK_FAILED with the callback's message, the caller's
- * buffers untouched. On error nothing is registered and destroy is not called.
+ * reduction, dloss, validation and threading the built-ins get. A failing callback, or one returning
+ * a NaN loss or non-finite gradient (unless the loss's nan_policy is "propagate"), makes
+ * lk_loss_compute return LK_ERROR_CALLBACK_FAILED with the callback's message, the caller's buffers
+ * untouched. A callback without LK_CALLBACK_THREAD_SAFE is never entered by two threads at once,
+ * even from concurrent lk_loss_compute calls. On error nothing is registered and destroy is not called.
  * Errors: LK_ERROR_NULL_POINTER, LK_ERROR_BAD_NAME, LK_ERROR_DUPLICATE_NAME, LK_ERROR_REGISTRY_FULL,
  * LK_ERROR_ABI_VERSION (abi_version or struct_size), LK_ERROR_BAD_PARAM (both or neither of row and
  * batch, or reserved not 0).

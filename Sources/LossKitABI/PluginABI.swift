@@ -23,8 +23,10 @@ enum PluginLoading {
         }
     }
 
-    /// Runs `body` as one plugin load; if it throws, every loss it registered is removed again.
-    static func transaction(_ body: () throws(ABIError) -> Void) throws(ABIError) {
+    /// Runs `body` as one plugin load; if it throws, every loss it registered is removed again and
+    /// then `undo` runs (closing the library must wait until the losses, whose destroy callbacks
+    /// live in it, are gone).
+    static func transaction(_ body: () throws(ABIError) -> Void, undo: () -> Void) throws(ABIError) {
         try serial.withLock { _ throws(ABIError) in
             state.withLock { $0 = State(loader: pthread_self(), registered: []) }
             do throws(ABIError) {
@@ -36,6 +38,7 @@ enum PluginLoading {
                     return state.registered
                 }
                 for name in registered { try? LossRegistry.shared.unregister(name) }
+                undo()
                 throw error
             }
         }
@@ -56,36 +59,35 @@ private let pluginAPI: lk_plugin_api = {
 public func lk_plugin_load(_ path: UnsafePointer<CChar>!) -> lk_status {
     abiCall { () throws(ABIError) in
         let file = try requiredString(path, "path")
-        try PluginLoading.transaction { () throws(ABIError) in
+        var opened: UnsafeMutableRawPointer?
+        try PluginLoading.transaction({ () throws(ABIError) in
             guard let library = dlopen(file, RTLD_NOW | RTLD_LOCAL) else {
                 throw ABIError(LK_ERROR_PLUGIN, "cannot open plugin '\(file)': \(dlerrorText()); expected a shared library")
             }
-            do throws(ABIError) {
-                if let version = dlsym(library, "lk_plugin_abi_version") {
-                    let wanted = version.load(as: UInt32.self)
-                    guard wanted == UInt32(LK_LOSS_ABI_VERSION) else {
-                        throw ABIError(LK_ERROR_ABI_VERSION,
-                                       "plugin '\(file)' was built for losskit ABI \(wanted); expected \(LK_LOSS_ABI_VERSION)")
-                    }
+            opened = library
+            if let version = dlsym(library, "lk_plugin_abi_version") {
+                let wanted = version.load(as: UInt32.self)
+                guard wanted == UInt32(LK_LOSS_ABI_VERSION) else {
+                    throw ABIError(LK_ERROR_ABI_VERSION,
+                                   "plugin '\(file)' was built for losskit ABI \(wanted); expected \(LK_LOSS_ABI_VERSION)")
                 }
-                guard let entry = dlsym(library, "lk_plugin_init") else {
-                    throw ABIError(LK_ERROR_PLUGIN, "plugin '\(file)' has no entry point 'lk_plugin_init': \(dlerrorText())")
-                }
-                let initialise = unsafeBitCast(entry, to: lk_plugin_init_fn.self)
-                var api = pluginAPI
-                LastError.clear()
-                let status = initialise(&api)
-                guard status == 0 else {
-                    let message = String(cString: LastError.current)
-                    throw ABIError(LK_ERROR_PLUGIN, "plugin '\(file)' failed to initialise (status \(status)): "
-                                       + (message.isEmpty ? "no message" : message))
-                }
-            } catch {
-                dlclose(library)
-                throw error
+            }
+            guard let entry = dlsym(library, "lk_plugin_init") else {
+                throw ABIError(LK_ERROR_PLUGIN, "plugin '\(file)' has no entry point 'lk_plugin_init': \(dlerrorText())")
+            }
+            let initialise = unsafeBitCast(entry, to: lk_plugin_init_fn.self)
+            var api = pluginAPI
+            LastError.clear()
+            let status = initialise(&api)
+            guard status == 0 else {
+                let message = String(cString: LastError.current)
+                throw ABIError(LK_ERROR_PLUGIN, "plugin '\(file)' failed to initialise (status \(status)): "
+                                   + (message.isEmpty ? "no message" : message))
             }
             // Success: the plugin stays loaded for the life of the process (its losses point into it).
-        }
+        }, undo: {
+            if let opened { dlclose(opened) }
+        })
     }
 }
 

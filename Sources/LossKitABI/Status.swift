@@ -37,6 +37,7 @@ func abiCall(_ body: () throws(ABIError) -> Void) -> lk_status {
     LastError.clear()
     do {
         try body()
+        LastError.clear()  // a callback may have left a note on this thread and still succeeded
         return LK_OK
     } catch {
         LastError.set(error.message)

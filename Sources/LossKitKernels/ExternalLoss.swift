@@ -21,6 +21,9 @@ public struct ExternalLoss: Sendable {
     /// Whatever must live as long as the loss does (e.g. the owner of user_data, whose deinit frees it).
     public let owner: (any Sendable)?
 
+    /// Serialises whole evaluations of a loss that is not thread-safe, across concurrent calls too.
+    let serial = SerialGate()
+
     public init(kind: Kind, isThreadSafe: Bool, owner: (any Sendable)?) {
         self.kind = kind
         self.isThreadSafe = isThreadSafe
@@ -30,6 +33,15 @@ public struct ExternalLoss: Sendable {
     /// The registry entry of this loss under `name`.
     public func definition(name: String, summary: String) -> LossDefinition {
         LossDefinition(name: name, summary: summary, parameters: []) { _ in ExternalLossEvaluator(loss: self) }
+    }
+}
+
+/// A lock shared by every copy of one external loss.
+final class SerialGate: Sendable {
+    private let mutex = Mutex(())
+
+    func run(_ body: () throws(LossError) -> Void) throws(LossError) {
+        try mutex.withLock { _ throws(LossError) in try body() }
     }
 }
 
@@ -48,6 +60,8 @@ final class FailureRecord: Sendable {
 struct ExternalRowLoss: ClassIndexLoss {
     let function: ExternalLoss.RowFunction
     let isThreadSafe: Bool
+    /// With nan_policy "propagate" a NaN result is passed on, not refused.
+    let allowsNaN: Bool
     let failures: FailureRecord
 
     func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target: Int,
@@ -63,7 +77,7 @@ struct ExternalRowLoss: ClassIndexLoss {
                 failures.record(failure)
                 return .nan
             }
-            if loss.isNaN || (0..<classes).contains(where: { !g[$0].isFinite }) {
+            if !allowsNaN && (loss.isNaN || (0..<classes).contains(where: { !g[$0].isFinite })) {
                 failures.record("the callback returned a NaN loss or a non-finite gradient for target \(target); "
                                     + "expected a number and a finite gradient")
                 return .nan
@@ -79,10 +93,13 @@ struct ExternalLossEvaluator: BatchEvaluator {
     let loss: ExternalLoss
 
     func evaluate(_ batch: AnyBatch, context: EvaluationContext) throws(LossError) {
-        switch batch {
-        case .float32(let b): try evaluate(b, context: context)
-        case .float64(let b): try evaluate(b, context: context)
+        let run = { () throws(LossError) in
+            switch batch {
+            case .float32(let b): try evaluate(b, context: context)
+            case .float64(let b): try evaluate(b, context: context)
+            }
         }
+        if loss.isThreadSafe { try run() } else { try loss.serial.run(run) }
     }
 
     private func evaluate<T: KernelFloat>(_ batch: Batch<T>, context: EvaluationContext) throws(LossError) {
@@ -90,7 +107,8 @@ struct ExternalLossEvaluator: BatchEvaluator {
         case .row(let function):
             try StagedOutputs.run(batch) { staged throws(LossError) in
                 let failures = FailureRecord()
-                let rowLoss = ExternalRowLoss(function: function, isThreadSafe: loss.isThreadSafe, failures: failures)
+                let rowLoss = ExternalRowLoss(function: function, isThreadSafe: loss.isThreadSafe,
+                                              allowsNaN: context.nanPolicy == .propagate, failures: failures)
                 try LossEngine.evaluate(rowLoss, staged, nanPolicy: context.nanPolicy)
                 if let message = failures.first { throw LossError(.callbackFailed, message) }
             }
@@ -139,7 +157,7 @@ struct ExternalLossEvaluator: BatchEvaluator {
             }
         }
         if let failure { throw LossError(.callbackFailed, failure) }
-        guard !value.isNaN, grad.allSatisfy(\.isFinite) else {
+        guard context.nanPolicy == .propagate || (!value.isNaN && grad.allSatisfy(\.isFinite)) else {
             throw LossError(.callbackFailed, "the callback returned a NaN loss or a non-finite gradient; "
                                 + "expected a number and a finite gradient")
         }
