@@ -43,6 +43,7 @@ run_group "swift" swift_tests
 run_group "python" python3 -m pytest -q bindings/python/tests
 run_group "c++" bash bindings/cpp/tests/run.sh "$libdir"
 run_group "c-example" bash examples/c/run.sh "$libdir"
+run_group "c-plugin-host" bash Tests/c/run.sh "$libdir"
 run_group "packaging" bash Tests/packaging/run.sh
 
 echo
