@@ -91,9 +91,9 @@ public struct Dice: BatchEvaluator {
             let denominator = totals[classes + c] + targetMass + smooth
             let numerator = 2 * totals[c] + smooth
             weightTotal += w
-            weightedDice += w * (denominator > 0 ? numerator / denominator : 1)
-            coefficient[c] = denominator > 0 ? -w * 2 / denominator : 0
-            offset[c] = denominator > 0 ? w * numerator / (denominator * denominator) : 0
+            weightedDice += w * (denominator == 0 ? 1 : numerator / denominator)
+            coefficient[c] = denominator == 0 ? 0 : -w * 2 / denominator
+            offset[c] = denominator == 0 ? 0 : w * numerator / (denominator * denominator)
         }
         let loss = weightTotal > 0 ? 1 - weightedDice / weightTotal : 0
         let upstream = batch.dloss.map { Double($0[0]) } ?? 1

@@ -44,11 +44,11 @@ public struct LogitNorm: ClassIndexLoss {
         if let grad {
             let zDotG = sumZExp / sumExp - zy
             let radial = r > 0 ? c * c * tau / r * zDotG : 0
-            let lseT = T(lse), cT = T(c), sT = Double(scale)
+            let sT = Double(scale)
             for j in 0..<classes {
                 let zj = z[j]
                 guard zj != -.infinity else { grad[j] = 0; continue }
-                let p = Double(T.exp(cT * zj - lseT))
+                let p = Double(T.exp(T(c * Double(zj) - lse)))  // exponent in Double: u and lse reach 1/τ
                 let g = j == y ? p - 1 : p
                 grad[j] = T(sT * (c * g - radial * Double(zj)))
             }
