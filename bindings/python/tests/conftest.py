@@ -12,6 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import losskit  # noqa: E402
+import worst_errors  # noqa: E402
 
 
 @pytest.fixture
@@ -20,3 +21,12 @@ def restore_threads():
     before = losskit.get_num_threads()
     yield
     losskit.set_num_threads(before)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Print the worst error per loss and dtype against the JAX reference, when those tests ran."""
+    lines = worst_errors.summary_lines()
+    if lines:
+        terminalreporter.section("worst error vs the JAX reference: max |Δ| / (|ref| + 1e-2·max|ref|)")
+        for line in lines:
+            terminalreporter.write_line(line)
