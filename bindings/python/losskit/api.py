@@ -7,7 +7,7 @@ import ctypes
 import numbers
 import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import ContextManager
+from typing import TYPE_CHECKING, ContextManager
 
 import numpy as np
 import numpy.typing as npt
@@ -15,6 +15,9 @@ import numpy.typing as npt
 from . import _arrays
 from ._library import DEFAULT_IGNORE_INDEX, LkBatch, LossHandle, Reduction, Status, library
 from .errors import LossKitError, raise_for_status
+
+if TYPE_CHECKING:
+    from .mix import Mix
 
 __all__ = ["loss_and_grad", "losses", "version", "set_num_threads", "get_num_threads"]
 
@@ -73,7 +76,7 @@ def _pointer(array: np.ndarray | None) -> int | None:
 
 
 def loss_and_grad(
-    name: str,
+    name: str | Mix,
     logits: npt.ArrayLike,
     target: npt.ArrayLike,
     /,

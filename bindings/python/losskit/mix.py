@@ -21,7 +21,7 @@ import contextlib
 import ctypes
 import numbers
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Union
 
 import numpy as np
@@ -80,10 +80,11 @@ def _weight_params(index: int, weight: object) -> dict[str, object]:
 class Mix:
     """A weighted sum of losses, evaluated by the library in one call.
 
-    Thread-safe to evaluate from several threads at once; ``close()`` (or
-    leaving a ``with`` block, or garbage collection) releases the library's
-    handle. Components are copied when the Mix is made: later changes to a
-    component Mix do not reach this one.
+    Thread-safe to evaluate from several threads at once (but do not close it
+    while another thread evaluates it); ``close()`` (or leaving a ``with``
+    block, or garbage collection) releases the library's handle. Components
+    are copied when the Mix is made: closing or changing a component Mix later
+    does not affect this one.
     """
 
     def __init__(
@@ -196,18 +197,22 @@ class Mix:
             library().lk_loss_destroy(handle)
 
     def __enter__(self) -> Mix:
+        """The mix itself; leaving the block closes it."""
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        """Close the mix."""
         self.close()
 
     def __del__(self) -> None:
+        """Release the handle when the mix is collected (close() does it deterministically)."""
         try:
             self.close()
         except Exception:  # interpreter shutdown: the library or this module may be gone
             pass
 
     def __repr__(self) -> str:
+        """The components and weights, and whether the mix is closed."""
         state = "closed" if self._handle is None else "open"
         return f"Mix({self._description!r}, weights={self._weights!r}) [{state}]"
 
