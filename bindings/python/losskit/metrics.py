@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # matplotlib is optional: only drawing needs it.
     from matplotlib.figure import Figure
 
 __all__ = ["CalibrationBins", "as_probabilities", "calibration_bins", "ece", "draw_reliability",
-           "new_figure", "reliability_diagram"]
+           "new_figure", "reliability_diagram", "softmax"]
 
 # A row is read as probabilities when its entries are in [0, 1] and sum to 1 within this.
 _SUM_TOLERANCE = 1e-3
@@ -47,7 +47,7 @@ def as_probabilities(probs_or_logits: npt.ArrayLike) -> np.ndarray:
     probability vector is still softmaxed as a whole.
 
     Raises:
-        ValueError: not a non-empty (N, C) array of finite real numbers.
+        ValueError: not an (N, C) array of finite real numbers with C >= 1.
     """
     scores = np.asarray(probs_or_logits)
     if scores.ndim != 2 or scores.shape[1] == 0:
@@ -59,6 +59,12 @@ def as_probabilities(probs_or_logits: npt.ArrayLike) -> np.ndarray:
         raise ValueError("probabilities or logits contain NaN or infinity")
     if ((scores >= 0) & (scores <= 1)).all() and np.allclose(scores.sum(axis=1), 1.0, rtol=0, atol=_SUM_TOLERANCE):
         return scores
+    return softmax(scores)
+
+
+def softmax(logits: npt.ArrayLike) -> np.ndarray:
+    """Row-wise softmax of (N, C) logits in float64, computed with each row's maximum subtracted."""
+    scores = np.asarray(logits, dtype=np.float64)
     shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
     return shifted / shifted.sum(axis=1, keepdims=True)
 
@@ -104,7 +110,8 @@ def calibration_bins(probs_or_logits: npt.ArrayLike, target: npt.ArrayLike, n_bi
     probs = as_probabilities(probs_or_logits)
     labels = np.asarray(target)
     if labels.shape != (probs.shape[0],):
-        raise ValueError(f"target has shape {labels.shape}; expected ({probs.shape[0]},) for scores of shape {probs.shape}")
+        raise ValueError(
+            f"target has shape {labels.shape}; expected ({probs.shape[0]},) for scores of shape {probs.shape}")
     if labels.size and labels.dtype.kind not in "iu":
         raise ValueError(f"target must hold integer class labels; got dtype {labels.dtype}")
     if labels.size and (labels.min() < 0 or labels.max() >= probs.shape[1]):
@@ -151,28 +158,29 @@ def draw_reliability(
 ) -> float:
     """Draw a reliability diagram into a matplotlib ``Axes``; return the ECE it shows.
 
-    Bars: the accuracy of each non-empty bin; red hatched boxes: the gap to the
-    bin's mean confidence; dashed line: perfect calibration.
+    Blue bars: the accuracy of each non-empty bin; red hatched boxes: the gap
+    between it and the bin's mean confidence (above the bar: over-confident;
+    inside it: under-confident); dashed line: perfect calibration. The title is
+    `title` followed by the ECE.
     """
     bins = calibration_bins(probs_or_logits, target, n_bins)
     width = 1.0 / n_bins
-    left = bins.edges[:-1]
-    shown = bins.counts > 0
-    ax.bar(left[shown], bins.accuracy[shown], width=width, align="edge", color="tab:blue",
-           edgecolor="black", linewidth=0.5, label="accuracy")
-    gap = bins.confidence - bins.accuracy
-    ax.bar(left[shown], gap[shown], bottom=bins.accuracy[shown], width=width, align="edge",
-           color="tab:red", alpha=0.3, edgecolor="tab:red", hatch="//", linewidth=0.5, label="gap to confidence")
+    left = bins.edges[:-1][bins.counts > 0]
+    accuracy = bins.accuracy[bins.counts > 0]
+    confidence = bins.confidence[bins.counts > 0]
+    ax.bar(left, accuracy, width=width, align="edge", color="tab:blue", alpha=0.75,
+           edgecolor="navy", linewidth=0.5, label="accuracy")
+    ax.bar(left, np.abs(confidence - accuracy), bottom=np.minimum(accuracy, confidence), width=width,
+           align="edge", facecolor="none", edgecolor="tab:red", hatch="///", linewidth=0.8,
+           label="gap to confidence")
     ax.plot([0, 1], [0, 1], linestyle="--", color="gray", linewidth=1)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_aspect("equal")
     ax.set_xlabel("confidence")
     ax.set_ylabel("accuracy")
-    ax.text(0.04, 0.94, f"ECE {100 * bins.ece:.1f}%", transform=ax.transAxes, va="top",
-            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})
-    if title:
-        ax.set_title(title)
+    ece_text = f"ECE {100 * bins.ece:.1f}%"
+    ax.set_title(f"{title} ({ece_text})" if title else ece_text)
     return bins.ece
 
 
@@ -214,5 +222,5 @@ def reliability_diagram(
     ax = figure.subplots()
     value = draw_reliability(ax, probs_or_logits, target, n_bins, title)
     ax.legend(loc="lower right", fontsize="small")
-    figure.savefig(path, dpi=120)
+    figure.savefig(path, dpi=120, format="png")
     return value
