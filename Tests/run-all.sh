@@ -12,7 +12,7 @@ missing=$(for p in $apt_packages; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; 
 if [ -n "$missing" ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null || exit 1
 fi
-python3 -m pip install --quiet --disable-pip-version-check numpy pytest scikit-learn jax || exit 1
+python3 -m pip install --quiet --disable-pip-version-check numpy pytest scikit-learn matplotlib jax setuptools wheel || exit 1
 
 # --- one release build of liblosskit.so, used by every group below ----------------------------
 swift build -c release --product losskit || exit 1
@@ -40,7 +40,12 @@ swift_tests() {  # swift test, failing also when no test ran
 }
 
 run_group "swift" swift_tests
-run_group "python" python3 -m pytest -q bindings/python/tests
+run_group "python" python3 -m pytest -q bindings/python/tests --ignore=bindings/python/tests/torch
+torch_tests() {  # the PyTorch adapter's group: torch is a large install, needed by these tests only
+    python3 -m pip install --quiet --disable-pip-version-check torch && python3 -m pytest -q bindings/python/tests/torch
+}
+
+run_group "python-torch" torch_tests
 run_group "c++" bash bindings/cpp/tests/run.sh "$libdir"
 run_group "c-example" bash examples/c/run.sh "$libdir"
 run_group "c-plugin-host" bash Tests/c/run.sh "$libdir"
