@@ -40,5 +40,6 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LossKitABITests", dependencies: ["CLossKit", "LossKitABI"]),
+        .testTarget(name: "LossKitKernelsTests", dependencies: ["LossKitKernels"]),
     ]
 )

@@ -20,14 +20,13 @@ enum BatchValidation {
     static func checkLogits<T: KernelFloat>(_ batch: Batch<T>) throws(LossError) {
         let total = batch.samples * batch.classes
         let logits = batch.logits
-        // Scan in blocks without early exit (vectorisable); locate the culprit only on failure.
+        // Scan in blocks with the vector check (no early exit inside a block); locate the culprit
+        // only on failure.
         let block = 4096
         var start = 0
         while start < total {
             let end = min(total, start + block)
-            var bad: UInt8 = 0
-            for i in start..<end { bad |= logits[i] < .infinity ? 0 : 1 }
-            if bad != 0 {
+            if !VectorRow.allBelowInfinity(logits + start, end - start) {
                 let i = (start..<end).first { !(logits[$0] < .infinity) }!
                 let (sample, cls) = position(ofElement: i, batch)
                 throw LossError(.nonfiniteLogit,

@@ -30,9 +30,11 @@ public struct CrossEntropy: RowLoss {
     //   m = max_j z_j,  lse = m + log Σ_j exp(z_j - m),  A = Σ_j t_j,  p_j = exp(z_j - lse)
     //   L = Σ_j t_j·(lse - z_j) + λ·a·lse²  = A·lse - Σ_j t_j·z_j + λ·a·lse²
     //   ∂L/∂z_j = (A + 2λ·a·lse)·p_j - t_j
-    // Pass 1 reads z once: online max and Σ exp(z - m) (rescaled when the max grows), and Σ t_j·z_j
-    // (terms with t_j = 0 skipped, so a masked class z_j = -inf costs nothing unless it is targeted).
-    // Pass 2 reads z again and writes g_j = scale·((A + 2λ·a·lse)·p_j - t_j).
+    // Pass 1 reads z: lane-parallel online max and Σ exp(z - m) (rescaled when a lane's max grows);
+    // A and Σ t_j·z_j come from z_y alone for a hard target, else from a second sweep of the row while
+    // it is in cache (terms with t_j = 0 skipped, so a masked class z_j = -inf costs nothing unless it
+    // is targeted). Pass 2 reads z again and writes g = scale·(A + 2λ·a·lse)·p, then subtracts
+    // scale·t_j where t_j ≠ 0.
 
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int, weight: UnsafePointer<T>?,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
@@ -41,6 +43,7 @@ public struct CrossEntropy: RowLoss {
         let onTarget = (1 - smoothing) * wy              // the part of t_y from the hard target
         let uniform = smoothing / Double(classes)        // t_j = uniform·w_j elsewhere
         return fused(z, classes: classes, sampleWeight: wy, grad: grad, scale: scale,
+                     hardTarget: uniform == 0 ? y : nil,
                      targetMass: { j in
                          let spread = uniform == 0 ? 0 : uniform * (weight.map { Double($0[j]) } ?? 1)
                          return j == y ? onTarget + spread : spread
@@ -51,33 +54,37 @@ public struct CrossEntropy: RowLoss {
                                     weight: UnsafePointer<T>?, grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
         let smoothing = labelSmoothing
         let uniform = smoothing / Double(classes)
-        return fused(z, classes: classes, sampleWeight: 1, grad: grad, scale: scale,
+        return fused(z, classes: classes, sampleWeight: 1, grad: grad, scale: scale, hardTarget: nil,
                      targetMass: { j in
                          let mass = (1 - smoothing) * Double(q[j]) + uniform
                          return weight.map { Double($0[j]) * mass } ?? mass
                      })
     }
 
+    /// `hardTarget`: the one class with t_j ≠ 0, when there is only one.
     @inline(__always)
     private func fused<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, sampleWeight a: Double,
-                                       grad: UnsafeMutablePointer<T>?, scale: T,
+                                       grad: UnsafeMutablePointer<T>?, scale: T, hardTarget: Int?,
                                        targetMass t: (Int) -> Double) -> Double {
-        // Pass 1: online log-sum-exp, A = Σ t_j and Σ t_j·z_j.
-        var lseAccumulator = OnlineLogSumExp<T>()
+        // Pass 1: log-sum-exp; A = Σ t_j and Σ t_j·z_j.
+        let lseAccumulator = OnlineLogSumExp.of(z, classes)
         var targetTotal: Double = 0
         var targetDot: Double = 0
-        for j in 0..<classes {
-            let zj = z[j]
-            lseAccumulator.add(zj)
-            let tj = t(j)
-            if tj != 0 {
-                targetTotal += tj
-                targetDot += tj * Double(zj)
+        if let y = hardTarget {
+            targetTotal = t(y)
+            if targetTotal != 0 { targetDot = targetTotal * Double(z[y]) }
+        } else {
+            for j in 0..<classes {
+                let tj = t(j)
+                if tj != 0 {
+                    targetTotal += tj
+                    targetDot += tj * Double(z[j])
+                }
             }
         }
         guard lseAccumulator.hasFiniteInput else {
             // Every class is masked: nothing can be predicted, nothing can be learned.
-            if let grad { for j in 0..<classes { grad[j] = 0 } }
+            zeroRow(grad, classes)
             return targetTotal > 0 ? .infinity : 0
         }
         let lse = lseAccumulator.value, softmax = lseAccumulator.softmax
@@ -86,9 +93,16 @@ public struct CrossEntropy: RowLoss {
         // Pass 2: g_j = scale·((A + 2λ·a·lse)·p_j - t_j).
         if let grad {
             let pScale = (targetTotal + 2 * zLoss * a * lse) * Double(scale)
-            for j in 0..<classes {
-                let p = Double(softmax(z[j]))
-                grad[j] = T(pScale * p - Double(scale) * t(j))
+            if let y = hardTarget {
+                let py = Double(softmax(z[y]))  // read before the in-place write below
+                VectorRow.writeSoftmax(z, classes, softmax, scale: T(pScale), into: grad)
+                grad[y] = T(pScale * py - Double(scale) * targetTotal)
+            } else {
+                VectorRow.writeSoftmax(z, classes, softmax, scale: T(pScale), into: grad)
+                for j in 0..<classes {
+                    let tj = t(j)
+                    if tj != 0 { grad[j] = T(Double(grad[j]) - Double(scale) * tj) }
+                }
             }
         }
         return loss

@@ -41,11 +41,8 @@ public struct CrossEntropyExpectationMix: ClassIndexLoss {
         let nll = lseValue - Double(z[y])
         let py = Double.exp(-nll)
         if let grad {
-            let g = scale * T((1 - alpha) + alpha * beta * py), softmax = lse.softmax
-            for j in 0..<classes {
-                let p = softmax(z[j])
-                grad[j] = g * (j == y ? p - 1 : p)
-            }
+            let g = scale * T((1 - alpha) + alpha * beta * py)
+            VectorRow.writeSoftmaxMinusTarget(z, classes, lse.softmax, target: y, scale: g, into: grad)
         }
         let crossEntropy = alpha == 1 ? 0 : (1 - alpha) * nll
         return crossEntropy + alpha * beta * (1 - py)

@@ -10,13 +10,7 @@ public struct Expectation: ClassIndexLoss {
         guard lse.hasFiniteInput else { zeroRow(grad, classes); return 1 }
         let softmax = lse.softmax
         let py = softmax(z[y])
-        if let grad {
-            let s = scale * py
-            for j in 0..<classes {
-                let p = softmax(z[j])
-                grad[j] = s * (j == y ? p - 1 : p)
-            }
-        }
+        if let grad { VectorRow.writeSoftmaxMinusTarget(z, classes, softmax, target: y, scale: scale * py, into: grad) }
         return 1 - Double(py)
     }
 }

@@ -30,11 +30,7 @@ public struct Focal: ClassIndexLoss {
         let focus = Glibc.pow(u, gamma)
         if let grad {
             let slope = u > 0 ? gamma * Glibc.pow(u, gamma - 1) * p * nll : 0
-            let g = scale * T(focus + slope), softmax = lse.softmax
-            for j in 0..<classes {
-                let pj = softmax(z[j])
-                grad[j] = g * (j == y ? pj - 1 : pj)
-            }
+            VectorRow.writeSoftmaxMinusTarget(z, classes, lse.softmax, target: y, scale: scale * T(focus + slope), into: grad)
         }
         return nll == .infinity ? (focus == 0 ? 0 : .infinity) : focus * nll
     }

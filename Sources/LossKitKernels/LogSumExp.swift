@@ -17,6 +17,19 @@ struct OnlineLogSumExp<T: KernelFloat> {
         }
     }
 
+    /// Adds a partial accumulator (a lane's running max and its sum of exp(x - max)).
+    @inline(__always)
+    mutating func merge(max otherMax: T, sum otherSum: Double) {
+        if otherSum.isNaN {
+            sum = .nan
+        } else if otherMax > max {
+            sum = sum * Double(T.exp(max - otherMax)) + otherSum
+            max = otherMax
+        } else if otherMax > -.infinity {
+            sum += otherSum * Double(T.exp(otherMax - max))
+        }
+    }
+
     /// False when every input was -inf (nothing can be predicted). True when a NaN was seen, so that
     /// the NaN reaches the loss.
     var hasFiniteInput: Bool { max > -.infinity || sum.isNaN }
@@ -26,12 +39,10 @@ struct OnlineLogSumExp<T: KernelFloat> {
     /// p(x) = exp(x - lse) for the inputs seen so far.
     var softmax: Softmax<T> { Softmax(max: max, logSum: T(Double.log(sum))) }
 
-    /// log Σ exp over a whole row.
+    /// log Σ exp over a whole row (lane-parallel).
     @inline(__always)
     static func of(_ z: UnsafePointer<T>, _ count: Int) -> OnlineLogSumExp {
-        var lse = OnlineLogSumExp()
-        for j in 0..<count { lse.add(z[j]) }
-        return lse
+        VectorRow.logSumExp(z, count)
     }
 }
 

@@ -297,7 +297,7 @@ final class ABIBasicsTests: XCTestCase {
         let alone = PreparedBatch(spec)
         XCTAssertEqual(alone.compute(handle), LK_OK)
 
-        let threads = 4
+        let threads = 8  // the reliability issue asks for 8 concurrent callers (run under TSan too)
         let batches = (0..<threads).map { _ in PreparedBatch(spec) }
         let statuses = UnsafeMutablePointer<lk_status>.allocate(capacity: threads)
         defer { statuses.deallocate() }
