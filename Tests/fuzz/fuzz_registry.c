@@ -315,6 +315,8 @@ static void compute(fz_input *in, handle *h, int big) {
     uint8_t *weight = malloc((size_t)classes * fs), *dloss = malloc(lossbytes);
     int64_t *targets64 = malloc((size_t)samples * 8 + 8);
     double *weight64 = malloc((size_t)classes * 8);
+    memset(logits, 0xA5, lbytes); /* every byte defined: whole buffers are compared below */
+    memset(target, 0xA5, tbytes);
     int64_t s, j;
     int any_counted = 0, any_target1 = 0;
     for (j = 0; j < elements; ++j) {
