@@ -51,7 +51,12 @@ public struct Dice: BatchEvaluator {
             throw LossError(.badProbabilities, "loss 'dice' takes class-index targets (int32 or int64), not probabilities")
         }
         let classes = batch.classes, pixels = batch.samples
-        let plan = Threading.plan(rows: pixels, rowCost: classes)
+        guard pixels > 0 else {  // an empty batch: loss 0, and no per-class work for a huge C
+            batch.loss[0] = 0
+            return
+        }
+        // Few enough chunks that their per-class partial sums stay within ~8 MB whatever C is.
+        let plan = Threading.plan(rows: pixels, rowCost: classes, maxChunks: max(1, (1 << 20) / (3 * classes)))
         let rows = RowAccess(batch)
 
         // Phase 1: per-chunk class totals, added in chunk order (deterministic for any thread count).

@@ -61,6 +61,7 @@ public struct Mix: BatchEvaluator {
                                               progress: t)
                 try StagedOutputs.withScratch(total) { part throws(LossError) in
                     try component.evaluator.evaluate(Self.wrap(part), context: inner)
+                    guard w != 0 else { return }  // a weight of 0 contributes 0, even next to an infinite loss
                     for i in 0..<lossCount { total.loss[i] += w * part.loss[i] }
                     if let sum = total.grad, let g = part.grad { for i in 0..<gradCount { sum[i] += w * g[i] } }
                 }

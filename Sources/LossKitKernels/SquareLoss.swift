@@ -24,6 +24,10 @@ public struct SquareLoss: ClassIndexLoss {
     // Masked classes (z_j = -inf, j ≠ y) are left out (gradient 0). One pass: read z_j, write g_j.
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
+        if z[y] == -.infinity {  // a masked target: infinite loss, nothing finite to learn
+            zeroRow(grad, classes)
+            return .infinity
+        }
         let invC = 1 / Double(classes)
         let twoOverC = T(2 * invC), kT = T(k), mT = T(m)
         var squares: Double = 0

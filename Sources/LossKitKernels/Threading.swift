@@ -31,7 +31,7 @@ public enum Threading {
     static let elementsPerChunk = 1 << 15
 
     /// Rows per chunk and chunk count for `rows` rows of `rowCost` elements each.
-    static func plan(rows: Int, rowCost: Int) -> Plan {
+    static func plan(rows: Int, rowCost: Int, maxChunks: Int = maxChunks) -> Plan {
         guard rows > 0 else { return Plan(rowsPerChunk: 1, chunks: 0) }
         var perChunk = max(1, elementsPerChunk / max(1, rowCost))
         if (rows + perChunk - 1) / perChunk > maxChunks { perChunk = (rows + maxChunks - 1) / maxChunks }
