@@ -29,17 +29,26 @@ run_group() {  # run_group NAME COMMAND...
     if "$@"; then passed+=("$name"); else failed+=("$name"); fi
 }
 
-swift_tests() {  # swift test, failing also when no test ran
+swift_tests() {  # swift test ARGS..., failing also when no test ran
     local log
     log=$(mktemp)
-    swift test 2>&1 | tee "$log"
+    swift test "$@" 2>&1 | tee "$log"
     local status=${PIPESTATUS[0]}
     grep -Eq "Executed [1-9][0-9]* tests?, with 0 failures" "$log" || status=1
     rm -f "$log"
     return "$status"
 }
 
-run_group "swift" swift_tests
+# The ABI tests in debug; the vector-math accuracy sweeps in release (minutes in debug).
+run_group "swift" swift_tests --skip LossKitKernelsTests
+run_group "swift-vector-math" swift_tests -c release -Xswiftc -enable-testing --filter LossKitKernelsTests
+# Sanitizers, each in its own build folder, on the tests that drive bad inputs, edge cases and
+# threads (the whole suite under every sanitizer takes too long for CI: `swift test --sanitize=X`).
+# Swift 6.3 on Linux refuses --sanitize=undefined; UBSan runs in the fuzz group (C side, -fsanitize=undefined).
+run_group "swift-asan" swift_tests --sanitize=address --scratch-path .build-asan \
+    --filter "BadInputTests|ABIBasicsTests|LossEdgeCaseTests"
+run_group "swift-tsan" swift_tests --sanitize=thread --scratch-path .build-tsan \
+    --filter "ABIBasicsTests|testThreadCountDoesNotChangeResults"
 run_group "python" python3 -m pytest -q bindings/python/tests --ignore=bindings/python/tests/torch
 torch_tests() {  # the PyTorch adapter's group: torch is a large install, needed by these tests only
     python3 -m pip install --quiet --disable-pip-version-check torch && python3 -m pytest -q bindings/python/tests/torch
