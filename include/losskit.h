@@ -202,6 +202,29 @@ lk_status lk_loss_compute(const lk_loss *loss, const lk_batch *batch);
  */
 lk_status lk_loss_compute_at(const lk_loss *loss, const lk_batch *batch, double progress);
 
+/** The kinds of parameter value (lk_loss_param_kind_at). */
+typedef enum lk_param_kind {
+    LK_PARAM_NUMBER = 1, /**< set with lk_loss_set_param */
+    LK_PARAM_TEXT = 2,   /**< set with lk_loss_set_param_string */
+    LK_PARAM_VECTOR = 3  /**< set with lk_loss_set_param_array */
+} lk_param_kind;
+
+/** Number of parameters `loss` takes (its own, then those every loss has, such as "nan_policy");
+ *  0 when loss is NULL. */
+int64_t lk_loss_param_count(const lk_loss *loss);
+
+/** Name of parameter `index` in [0, lk_loss_param_count(loss)), owned by the library and valid for
+ *  the life of the process; NULL when loss is NULL or index is out of range. */
+const char *lk_loss_param_name_at(const lk_loss *loss, int64_t index);
+
+/** The lk_param_kind of parameter `index`; 0 when loss is NULL or index is out of range. */
+int32_t lk_loss_param_kind_at(const lk_loss *loss, int64_t index);
+
+/** One line describing parameter `index`: allowed values, default and meaning (e.g. "number in
+ *  [0.0, 1.0], default 0.0: ε: the target becomes (1-ε)·target + ε/C"). Owned by the library and
+ *  valid for the life of the process; NULL when loss is NULL or index is out of range. */
+const char *lk_loss_param_doc_at(const lk_loss *loss, int64_t index);
+
 /** Number of registered losses. */
 int64_t lk_loss_count(void);
 

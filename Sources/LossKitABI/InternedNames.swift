@@ -3,8 +3,9 @@ import Synchronization
 import Glibc
 #endif
 
-/// Loss names as C strings that stay valid for the life of the process, so a pointer returned by
-/// lk_loss_name_at survives a later unregistration. One copy per distinct name, never freed.
+/// Names (of losses, of parameters) and parameter descriptions as C strings that stay valid for the
+/// life of the process, so a pointer returned by lk_loss_name_at survives a later unregistration.
+/// One copy per distinct string, never freed.
 final class InternedNames: Sendable {
     static let shared = InternedNames()
 

@@ -135,6 +135,40 @@ public func lk_mix_create(_ components: UnsafePointer<OpaquePointer?>!, _ count:
     }
 }
 
+/// Parameter `index` of the loss behind `loss`, if both exist.
+private func parameter(_ loss: OpaquePointer?, _ index: Int64) -> ParameterSpec? {
+    guard let handle = try? LossHandle.from(loss) else { return nil }
+    let specs = handle.loss.definition.parameters
+    return index >= 0 && index < Int64(specs.count) ? specs[Int(index)] : nil
+}
+
+@c @implementation
+public func lk_loss_param_count(_ loss: OpaquePointer!) -> Int64 {
+    guard let handle = try? LossHandle.from(loss) else { return 0 }
+    return Int64(handle.loss.definition.parameters.count)
+}
+
+@c @implementation
+public func lk_loss_param_name_at(_ loss: OpaquePointer!, _ index: Int64) -> UnsafePointer<CChar>! {
+    parameter(loss, index).map { InternedNames.shared.cString($0.name) }
+}
+
+@c @implementation
+public func lk_loss_param_kind_at(_ loss: OpaquePointer!, _ index: Int64) -> Int32 {
+    guard let spec = parameter(loss, index) else { return 0 }
+    let kind = switch spec.kind {
+    case .number, .integer: LK_PARAM_NUMBER
+    case .choice: LK_PARAM_TEXT
+    case .vector: LK_PARAM_VECTOR
+    }
+    return Int32(kind.rawValue)
+}
+
+@c @implementation
+public func lk_loss_param_doc_at(_ loss: OpaquePointer!, _ index: Int64) -> UnsafePointer<CChar>! {
+    parameter(loss, index).map { InternedNames.shared.cString($0.documentation) }
+}
+
 @c @implementation
 public func lk_loss_count() -> Int64 {
     Int64(LossRegistry.shared.count)

@@ -155,6 +155,19 @@ public struct ParameterValues: Sendable {
     public subscript(vector name: String) -> [Double] { vectors[name] ?? [] }
 }
 
+extension ParameterSpec {
+    /// Allowed values, default and meaning, in one line.
+    public var documentation: String {
+        let values: String = switch kind {
+        case .number(let value, let range): "number in \(range), default \(value)"
+        case .integer(let value, let allowed): "one of " + allowed.map(String.init).joined(separator: ", ") + ", default \(value)"
+        case .choice(let value, let options): "one of " + options.joined(separator: ", ") + ", default \(value)"
+        case .vector(let range): "vector of values in \(range), empty by default"
+        }
+        return values + ": " + summary
+    }
+}
+
 extension ParameterKind {
     /// How to set a parameter of this kind, for messages.
     var expectation: String {

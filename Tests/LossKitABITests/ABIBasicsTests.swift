@@ -321,3 +321,52 @@ final class ABIBasicsTests: XCTestCase {
         }
     }
 }
+
+/// The parameter listing (lk_loss_param_*) of every registered loss.
+final class ParameterListingTests: XCTestCase {
+    func testEveryLossListsItsParametersWithKindAndDoc() {
+        for index in 0..<lk_loss_count() {
+            let name = String(cString: lk_loss_name_at(index))
+            var loss: OpaquePointer?
+            XCTAssertEqual(lk_loss_create(name, &loss), LK_OK)
+            defer { lk_loss_destroy(loss) }
+            let count = lk_loss_param_count(loss)
+            XCTAssertGreaterThan(count, 0, name)
+            var names: [String] = []
+            for i in 0..<count {
+                let parameter = String(cString: lk_loss_param_name_at(loss, i))
+                names.append(parameter)
+                let doc = String(cString: lk_loss_param_doc_at(loss, i))
+                XCTAssertTrue(doc.contains("default") && doc.contains(":"), "\(name).\(parameter): \(doc)")
+                var value = 0.0
+                let status = lk_loss_get_param(loss, parameter, &value)
+                switch lk_loss_param_kind_at(loss, i) {
+                case Int32(LK_PARAM_NUMBER.rawValue):
+                    XCTAssertEqual(status, LK_OK, "\(name).\(parameter) is listed as a number")
+                    XCTAssertEqual(lk_loss_set_param(loss, parameter, value), LK_OK, "\(name).\(parameter) default is settable")
+                case Int32(LK_PARAM_TEXT.rawValue), Int32(LK_PARAM_VECTOR.rawValue):
+                    XCTAssertEqual(status, LK_ERROR_BAD_PARAM, "\(name).\(parameter) is not a number")
+                default:
+                    XCTFail("\(name).\(parameter) has kind \(lk_loss_param_kind_at(loss, i))")
+                }
+            }
+            XCTAssertEqual(Set(names).count, names.count, "\(name) lists a parameter twice")
+            XCTAssertEqual(names.last, "nan_policy", "\(name): the common parameters come last")
+            XCTAssertNil(lk_loss_param_name_at(loss, count))
+            XCTAssertNil(lk_loss_param_doc_at(loss, -1))
+            XCTAssertEqual(lk_loss_param_kind_at(loss, count), 0)
+        }
+        XCTAssertEqual(lk_loss_param_count(nil), 0)
+        XCTAssertNil(lk_loss_param_name_at(nil, 0))
+    }
+
+    func testListedCrossEntropyParameters() {
+        var loss: OpaquePointer?
+        XCTAssertEqual(lk_loss_create("cross_entropy", &loss), LK_OK)
+        defer { lk_loss_destroy(loss) }
+        let names = (0..<lk_loss_param_count(loss)).map { String(cString: lk_loss_param_name_at(loss, $0)) }
+        XCTAssertEqual(names, ["label_smoothing", "z_loss", "nan_policy"])
+        XCTAssertEqual(lk_loss_param_kind_at(loss, 2), Int32(LK_PARAM_TEXT.rawValue))
+        XCTAssertTrue(String(cString: lk_loss_param_doc_at(loss, 0)).hasPrefix("number in [0.0, 1.0], default 0.0"))
+    }
+}

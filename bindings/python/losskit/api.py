@@ -19,7 +19,7 @@ from .errors import LossKitError, raise_for_status
 if TYPE_CHECKING:
     from .mix import Mix
 
-__all__ = ["loss_and_grad", "losses", "version", "set_num_threads", "get_num_threads"]
+__all__ = ["loss_and_grad", "losses", "describe", "version", "set_num_threads", "get_num_threads"]
 
 _INT32_RANGE = range(-(2**31), 2**31)
 _INT64_RANGE = range(-(2**63), 2**63)
@@ -213,9 +213,23 @@ def evaluate(
 
 
 def losses() -> list[str]:
-    """The names of the registered losses, in the library's order."""
+    """The names of the registered losses, in the library's order (see ``describe`` for parameters)."""
     lib = library()
     return [lib.lk_loss_name_at(i).decode() for i in range(lib.lk_loss_count())]
+
+
+def describe(name: str) -> dict[str, str]:
+    """The parameters of loss `name`: parameter name -> allowed values, default and meaning.
+
+    >>> losskit.describe("hem")["margin"]
+    'number in [0.0, inf), default 0.5: μ: the margin every wrong class must clear'
+    """
+    lib = library()
+    with _configured_loss(name, {}) as handle:
+        return {
+            lib.lk_loss_param_name_at(handle, i).decode(): lib.lk_loss_param_doc_at(handle, i).decode()
+            for i in range(lib.lk_loss_param_count(handle))
+        }
 
 
 def version() -> str:
