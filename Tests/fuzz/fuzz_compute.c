@@ -13,6 +13,8 @@
  * FZ_CAP elements; a larger one has its N set to 0, and a class weight vector is given only when C
  * fits); misaligned and overlapping pointers point into the arena with room for their whole extent.
  * Only a batch with an invalid shape (which must be refused before any read) has small buffers.
+ * In guard mode (about half the inputs) one region ends exactly at a PROT_NONE page, so that reading
+ * or writing one byte past its extent faults inside the (uninstrumented) library.
  *
  * Checks (each a promise of losskit.h / README.md):
  *  - the status is a listed code, never LK_ERROR_INTERNAL; a failure has a message, success none;
@@ -31,6 +33,9 @@
  *  - parameter setters: a refused value leaves the old one (lk_loss_get_param), an accepted number
  *    reads back bit for bit, NaN / inf / negative numbers are never accepted.
  */
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "fuzz_common.h"
 
 #define FZ_CAP (1 << 17) /* most elements of a non-empty batch */
@@ -483,7 +488,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int recheck_threads = (flags & 0x80) != 0;
     uint8_t struct_mode = fz_u8(ip);      /* >= 8: ordinary */
     uint8_t misalign_code = fz_u8(ip);    /* < 24: misalign one region */
-    uint8_t alias_code = fz_u8(ip);       /* < 40: overlap an output with another region */
+    uint8_t alias_code = fz_u8(ip);       /* < 40: overlap an output with another region; < 160: guard mode */
     uint32_t alias_delta = fz_u32(ip);
     double progress = fz_param_values[fz_u8(ip) % FZ_PARAM_VALUES];
     uint8_t logit_level = fz_u8(ip), target_mode = fz_u8(ip), weight_mode = fz_u8(ip), dloss_mode = fz_u8(ip);
@@ -572,9 +577,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         offset += (r[i].alloc + FZ_GUARD + 63) & ~(size_t)63;
         total += 64;
     }
-    uint8_t *arena = aligned_alloc(64, (total + 63) & ~(size_t)63);
-    memset(arena, 0xA5, total);
-
     int misaligned = -1;
     if (misalign_code < 24) {
         int which = misalign_code % R_COUNT;
@@ -595,7 +597,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             aliased_out = out;
         }
     }
+    /* Guard mode: one region ends exactly where the mapping ends, before a PROT_NONE page, so that a
+     * read or write past its described extent (a vector loop's tail, an off-by-one) faults at once,
+     * although the library is not instrumented. */
+    int guarded = -1;
+    if (alias_code >= 40 && alias_code < 160 && shape_ok) {
+        int g = (alias_code - 40) % R_COUNT;
+        if (g == R_GRAD && grad_mode == 3) g = R_LOGITS;
+        if (r[g].present && r[g].bytes > 0 && misaligned != g) {
+            size_t end = 0, bytes = (size_t)r[g].bytes;
+            for (i = 0; i < R_COUNT; ++i)
+                if (i != g && r[i].offset + r[i].alloc > end) end = r[i].offset + r[i].alloc;
+            size_t start = (end + FZ_GUARD + 7) & ~(size_t)7;
+            start += (8 - (start + bytes) % 8) % 8; /* the end, and so the mapping's base, 8-aligned */
+            r[g].offset = start;
+            total = start + bytes;
+            guarded = g;
+        }
+    }
     if (grad_mode == 3 && r[R_LOGITS].present && aliased_out != R_GRAD) r[R_GRAD].offset = r[R_LOGITS].offset;
+    uint8_t *arena, *mapping = NULL;
+    size_t mapped = 0;
+    if (guarded >= 0) {
+        size_t page = (size_t)sysconf(_SC_PAGESIZE), body = (total + page - 1) / page * page;
+        mapped = body + page;
+        mapping = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        FZ_CHECK(mapping != MAP_FAILED, "mmap of %zu bytes failed", mapped);
+        FZ_CHECK(mprotect(mapping + body, page, PROT_NONE) == 0, "mprotect failed");
+        arena = mapping + body - total;
+    } else {
+        arena = aligned_alloc(64, (total + 63) & ~(size_t)63);
+    }
+    memset(arena, 0xA5, total);
     int in_place = r[R_GRAD].present && r[R_LOGITS].present && r[R_GRAD].offset == r[R_LOGITS].offset;
 
     /* ---- the data (only a valid shape has data to describe). */
@@ -811,7 +844,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         for (i = 0; i < (ndim_ok ? ndim : 0); ++i) fprintf(stderr, " %lld", (long long)dims[i]);
         fprintf(stderr, "; S %lld C %lld E %lld; dtypes %d/%d reduction %d ignore %lld in_place %d\n", (long long)samples,
                 (long long)C, (long long)elements, logits_dtype, target_dtype, reduction, (long long)ignore_index, in_place);
-        fprintf(stderr, "loss %s\n", loss ? lk_loss_get_name(loss) : "NULL");
+        fprintf(stderr, "loss %s; guarded region %d, misaligned %d, aliased output %d\n", loss ? lk_loss_get_name(loss) : "NULL",
+                guarded, misaligned, aliased_out);
         if (shape_ok && elements <= 64) {
             int64_t e;
             fprintf(stderr, "logits:");
@@ -922,7 +956,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     lk_set_num_threads(0);
     free(snapshot);
     free(ignored_rows);
-    free(arena);
+    if (mapping) munmap(mapping, mapped);
+    else free(arena);
     free(shape);
     lk_loss_destroy(loss);
     return 0;

@@ -16,7 +16,8 @@
  *  - statuses are listed, never LK_ERROR_INTERNAL, failures carry a message;
  *  - every call's status is the one the target predicts from its model of the registry (e.g.
  *    LK_ERROR_DUPLICATE_NAME, LK_ERROR_UNKNOWN_LOSS, LK_ERROR_ABI_VERSION, LK_ERROR_CALLBACK_FAILED
- *    exactly when a callback that fails was called), or one of several when several faults apply;
+ *    exactly when a callback that fails was called, or one that returned a NaN loss or a non-finite
+ *    gradient under nan_policy "error"), or one of several when several faults apply;
  *  - a refused computation leaves the caller's buffers untouched; a successful one leaves inputs
  *    untouched and, for well-behaved losses and finite inputs, gives finite results;
  *  - callbacks receive what the header says: the batch's C, a target in [0, C), a zeroed gradient
@@ -56,9 +57,10 @@ enum behaviour {
     B_COUNT
 };
 
-static int behaviour_always_fails(int b) {
-    return b == B_FAIL_MESSAGE || b == B_FAIL_SILENT || b == B_NAN_LOSS || b == B_INF_GRAD || b == B_NAN_GRAD;
-}
+static int behaviour_always_fails(int b) { return b == B_FAIL_MESSAGE || b == B_FAIL_SILENT; }
+
+/* A NaN loss or non-finite gradient fails only where nan_policy "error" applies (losskit.h). */
+static int behaviour_returns_nonfinite(int b) { return b == B_NAN_LOSS || b == B_INF_GRAD || b == B_NAN_GRAD; }
 
 #define CTX_MAGIC 0x10557417
 
@@ -235,14 +237,15 @@ typedef struct leaf {
     int user;          /* a user loss (reg) or a built-in */
     int reg;
     int mean_only;     /* dice or a whole-batch callback */
+    int checks;        /* nan_policy "error" of the leaf or of a mix it was copied through */
 } leaf;
 
 typedef struct handle {
     lk_loss *loss;
     int n_leaves;
     leaf leaves[MAX_LEAVES];
-    int level_checks_nan; /* this level's nan_policy is "error" */
-    int inner_checks_nan; /* some component (at copy time) checks */
+    int level_checks_nan; /* this handle's own nan_policy is "error"; a leaf's effective policy is
+                             "error" when this is set or its own `checks` is */
     int moderate;
     int is_mix;
 } handle;
@@ -376,7 +379,9 @@ static void compute(fz_input *in, handle *h, int big) {
     lk_status faults[8];
     int nf = 0, k, well_behaved = 1;
     if (use_at && !(progress >= 0 && progress <= 1)) faults[nf++] = LK_ERROR_BAD_PARAM;
-    if (inject_nan && (h->level_checks_nan || h->inner_checks_nan)) faults[nf++] = LK_ERROR_NONFINITE_LOGIT;
+    int any_checks = h->level_checks_nan;
+    for (k = 0; k < h->n_leaves; ++k) any_checks |= h->leaves[k].checks;
+    if (inject_nan && any_checks) faults[nf++] = LK_ERROR_NONFINITE_LOGIT;
     int mean_only = 0, fails = 0;
     for (k = 0; k < h->n_leaves; ++k) {
         leaf *l = &h->leaves[k];
@@ -387,12 +392,11 @@ static void compute(fz_input *in, handle *h, int big) {
         int called = r->whole_batch ? elements > 0 && reduction == LK_REDUCTION_MEAN : any_counted;
         if (!called) continue;
         if (behaviour_always_fails(r->behaviour)) fails = 1;
+        if (behaviour_returns_nonfinite(r->behaviour) && (l->checks || h->level_checks_nan)) fails = 1;
         if (r->behaviour == B_FAIL_SOME && (r->whole_batch ? n > 2 : any_target1)) fails = 1;
     }
     if (mean_only && reduction != LK_REDUCTION_MEAN) faults[nf++] = LK_ERROR_BAD_REDUCTION;
     if (fails) faults[nf++] = LK_ERROR_CALLBACK_FAILED;
-    /* A NaN logit let through (nan_policy "propagate") may make a row callback return NaN. */
-    int nan_may_fail = inject_nan && !(h->level_checks_nan || h->inner_checks_nan);
 
     uint8_t *before_logits = malloc(lbytes), *before_grad = malloc(gbytes), *before_loss = malloc(lossbytes);
     memcpy(before_logits, logits, lbytes);
@@ -406,7 +410,6 @@ static void compute(fz_input *in, handle *h, int big) {
     if (st != LK_OK) {
         int expected = 0;
         for (k = 0; k < nf; ++k) expected |= faults[k] == st;
-        expected |= nan_may_fail && st == LK_ERROR_CALLBACK_FAILED;
         FZ_CHECK(expected, "lk_loss_compute refused with %d (%s: %s); expected one of %d predicted faults", (int)st,
                  lk_status_string(st), lk_last_error_message(), nf);
         FZ_CHECK(memcmp(before_logits, logits, lbytes) == 0, "a refused compute changed the logits");
@@ -608,17 +611,16 @@ static void op_mix(fz_input *in) {
     m->moderate = 1;
     for (c = 0; c < count; ++c) {
         if (!from[c]) {
-            m->leaves[m->n_leaves++] = (leaf){0, 0, 0};
-            m->inner_checks_nan = 1;
+            m->leaves[m->n_leaves++] = (leaf){0, 0, 0, 1}; /* expectation, nan_policy "error" */
             continue;
         }
         int l;
         for (l = 0; l < from[c]->n_leaves; ++l) {
             leaf lf = from[c]->leaves[l];
+            lf.checks |= from[c]->level_checks_nan;
             m->leaves[m->n_leaves++] = lf;
             if (lf.user) regs[lf.reg].refs++;
         }
-        m->inner_checks_nan |= from[c]->level_checks_nan || from[c]->inner_checks_nan;
         m->moderate &= from[c]->moderate;
     }
     if (fz_bool(in)) /* destroy the first component's handle right away */

@@ -38,8 +38,17 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 targets="fuzz_compute fuzz_registry fuzz_params"
 
-if [ -z "${CC:-}" ]; then
-    if [ -x /opt/swift/usr/bin/clang ]; then CC=/opt/swift/usr/bin/clang; else CC=clang; fi
+if [ -z "${CC:-}" ]; then  # the Swift toolchain's clang has libFuzzer; then a clang on the PATH
+    swift_clang=""
+    command -v swift >/dev/null && swift_clang="$(dirname "$(readlink -f "$(command -v swift)")")/clang"
+    for candidate in "$swift_clang" /opt/swift/usr/bin/clang clang; do
+        if [ -n "$candidate" ] && command -v "$candidate" >/dev/null; then CC=$candidate; break; fi
+    done
+fi
+if ! echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }' |
+    "$CC" -x c -fsanitize=fuzzer,address -o /dev/null - 2>/dev/null; then
+    echo "fuzz: FAIL ($CC cannot build libFuzzer targets: use the Swift toolchain's clang, or set CC)"
+    exit 1
 fi
 linker=()
 if [ -x "$(dirname "$(command -v "$CC")")/ld.lld" ]; then linker=(-fuse-ld=lld); fi

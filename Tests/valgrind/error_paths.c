@@ -9,7 +9,8 @@
  * and of a mix of all of them, on one and several threads; a user row loss and a whole-batch loss
  * with destroy callbacks (destroy runs once: at unregistration, or when the last handle goes).
  *
- * Usage: error_paths [PLUGIN_DIR]   (where run.sh built librollback_plugin.so; skipped without it)
+ * Usage: error_paths [PLUGIN_DIR]   (where run.sh built librollback_plugin.so and
+ *                                   librollback_destroy_plugin.so; skipped without it)
  * A plain runner: prints "N passed, M failed"; exit status 1 if any check failed.
  */
 #define _GNU_SOURCE
@@ -500,6 +501,11 @@ static void test_plugins(const char *plugin_dir) {
         snprintf(path, sizeof path, "%s/librollback_plugin.so", plugin_dir);
         EXPECT(lk_plugin_load(path), LK_ERROR_PLUGIN);
         CHECK(strstr(lk_last_error_message(), "failing on purpose") != NULL);
+        EXPECT(lk_plugin_load(path), LK_ERROR_PLUGIN);
+        /* Its first loss owns malloc'd user_data freed by a destroy callback inside the plugin: the
+         * rollback must run it before closing the library (no leak, no jump into unmapped code). */
+        snprintf(path, sizeof path, "%s/librollback_destroy_plugin.so", plugin_dir);
+        EXPECT(lk_plugin_load(path), LK_ERROR_PLUGIN);
         EXPECT(lk_plugin_load(path), LK_ERROR_PLUGIN);
     }
     CHECK(lk_loss_count() == count);

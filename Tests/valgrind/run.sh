@@ -79,8 +79,12 @@ fi
 # 2. every error path
 plugin_dir="$out/plugins"
 mkdir -p "$plugin_dir"
-gcc -shared -fPIC -O1 -Wall -Wextra -Werror -I"$root/include" "$root/Tests/fuzz/plugins/rollback_plugin.c" \
-    -o "$plugin_dir/librollback_plugin.so" || failed+=("rollback-plugin(build)")
+for variant in 0 1; do
+    name=librollback_plugin.so
+    [ $variant = 1 ] && name=librollback_destroy_plugin.so
+    gcc -shared -fPIC -O1 -Wall -Wextra -Werror -I"$root/include" -DWITH_DESTROY=$variant \
+        "$root/Tests/fuzz/plugins/rollback_plugin.c" -o "$plugin_dir/$name" || failed+=("$name(build)")
+done
 if gcc -std=c99 -O1 -g -Wall -Wextra -Werror "$here/error_paths.c" -o "$out/error_paths" "${link[@]}" -lm; then
     run_step "error-paths" "$out/error_paths.vg" "$out/error_paths" "$plugin_dir"
 else
