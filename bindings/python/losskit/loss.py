@@ -17,7 +17,6 @@ import contextlib
 import ctypes
 import math
 import numbers
-import threading
 from typing import Any
 
 import numpy as np
@@ -25,6 +24,7 @@ import numpy.typing as npt
 
 from . import api
 from ._library import DEFAULT_IGNORE_INDEX, LossHandle, Status, library
+from ._owned_handle import OwnedHandle
 from .errors import LossKitError, raise_for_status
 
 __all__ = ["Loss"]
@@ -41,7 +41,7 @@ def _check_progress(progress: object) -> float | None:
     return value
 
 
-class Loss:
+class Loss(OwnedHandle):
     """Loss `name` with its parameters, ready to evaluate on many batches.
 
     Calls are thread-safe (one Loss may be used by many threads at once); changing a parameter or
@@ -65,8 +65,7 @@ class Loss:
                 can only be checked when a batch is computed.
             TypeError: `name` not a str, or a parameter value of an unsupported kind.
         """
-        self._handle: LossHandle | None = None  # first: __del__ runs even when __init__ fails
-        self._lock = threading.Lock()
+        super().__init__()
         if not isinstance(name, str):
             raise TypeError(f"the loss name must be a str, not {type(name).__name__}")
         lib = library()
@@ -94,11 +93,6 @@ class Loss:
             return False
         raise_for_status(status)
         return True
-
-    def _live_handle(self) -> LossHandle:
-        if self._handle is None:
-            raise ValueError(f"this Loss ({self._name!r}) is closed")
-        return self._handle
 
     # -------------------------------------------------------------------- parameters
 
@@ -181,29 +175,6 @@ class Loss:
         )
 
     # -------------------------------------------------------------------- lifetime
-
-    @property
-    def closed(self) -> bool:
-        return self._handle is None
-
-    def close(self) -> None:
-        """Release the library's handle (idempotent). Calling a closed Loss raises ValueError."""
-        with self._lock:
-            handle, self._handle = self._handle, None
-        if handle is not None:
-            library().lk_loss_destroy(handle)
-
-    def __enter__(self) -> Loss:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: the library or this module may be gone
-            pass
 
     def __getstate__(self) -> dict[str, Any]:
         return {"name": self._name, "params": self._params, "progress": self._progress}

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import numbers
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Union
 
@@ -29,6 +28,7 @@ import numpy.typing as npt
 
 from . import api
 from ._library import DEFAULT_IGNORE_INDEX, LossHandle, library
+from ._owned_handle import OwnedHandle
 from .errors import raise_for_status
 
 __all__ = ["Mix", "mix", "Component", "Weight"]
@@ -77,7 +77,7 @@ def _weight_params(index: int, weight: object) -> dict[str, object]:
     raise TypeError(f"weight {index} is {weight!r}; expected a number or a schedule dict")
 
 
-class Mix:
+class Mix(OwnedHandle):
     """A weighted sum of losses, evaluated by the library in one call.
 
     Thread-safe to evaluate from several threads at once (but do not close it
@@ -110,8 +110,7 @@ class Mix:
             LossKitError: a loss, parameter or weight the library refuses.
             TypeError, ValueError: components or weights of the wrong form.
         """
-        self._handle: LossHandle | None = None
-        self._lock = threading.Lock()
+        super().__init__()
         components = list(components) if not isinstance(components, (str, Mix)) else [components]
         if not components:
             raise ValueError("a mix needs at least one component")
@@ -141,11 +140,6 @@ class Mix:
             c if isinstance(c, (str, Mix)) else (c[0], dict(c[1])) for c in components
         ]
         self._weights = weights
-
-    def _live_handle(self) -> LossHandle:
-        if self._handle is None:
-            raise ValueError("this Mix is closed")
-        return self._handle
 
     @property
     def name(self) -> str:
@@ -188,28 +182,6 @@ class Mix:
             weight=weight, ignore_index=ignore_index, dloss=dloss, grad=grad, out=out, inplace=inplace,
             progress=progress,
         )
-
-    def close(self) -> None:
-        """Release the library's handle (idempotent). Evaluating a closed Mix raises ValueError."""
-        with self._lock:
-            handle, self._handle = self._handle, None
-        if handle is not None:
-            library().lk_loss_destroy(handle)
-
-    def __enter__(self) -> Mix:
-        """The mix itself; leaving the block closes it."""
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        """Close the mix."""
-        self.close()
-
-    def __del__(self) -> None:
-        """Release the handle when the mix is collected (close() does it deterministically)."""
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: the library or this module may be gone
-            pass
 
     def __repr__(self) -> str:
         """The components and weights, and whether the mix is closed."""
