@@ -101,6 +101,7 @@ static void param_op(fz_input *in, lk_loss *loss, loss_info *info, int64_t class
     if (kind <= 4) { /* a number */
         double v = kind == 4 ? fz_raw_double(in) : fz_param_values[fz_u8(in) % FZ_PARAM_VALUES];
         s = lk_loss_set_param(loss, name, v);
+        if (getenv("FZ_DEBUG")) fprintf(stderr, "set_param(%s, '%s', %g) -> %d\n", lk_loss_get_name(loss), name, v, (int)s);
         fz_check_status(s, "lk_loss_set_param");
         if (s == LK_OK) {
             FZ_CHECK(isfinite(v) && v >= 0, "parameter '%s' accepted %g", name, v);
@@ -121,6 +122,7 @@ static void param_op(fz_input *in, lk_loss *loss, loss_info *info, int64_t class
     } else if (kind <= 6) { /* text */
         const char *value = fz_text_values[fz_u8(in) % FZ_TEXT_VALUES];
         s = lk_loss_set_param_string(loss, name, value);
+        if (getenv("FZ_DEBUG")) fprintf(stderr, "set_param_string(%s, '%s', '%s') -> %d\n", lk_loss_get_name(loss), name, value, (int)s);
         fz_check_status(s, "lk_loss_set_param_string");
         if (s == LK_OK) {
             static const char *const valid[] = {"error", "propagate", "constant", "linear", "cosine", "step"};
@@ -157,6 +159,9 @@ static void param_op(fz_input *in, lk_loss *loss, loss_info *info, int64_t class
         }
         int null_values = fz_u8(in) == 255;
         s = lk_loss_set_param_array(loss, name, null_values ? NULL : values, count);
+        if (getenv("FZ_DEBUG"))
+            fprintf(stderr, "set_param_array(%s, '%s', count %lld%s) -> %d\n", lk_loss_get_name(loss), name, (long long)count,
+                    null_values ? ", NULL" : "", (int)s);
         fz_check_status(s, "lk_loss_set_param_array");
         if (count < 0) FZ_CHECK(s != LK_OK, "lk_loss_set_param_array accepted count %lld", (long long)count);
         if (null_values && count > 0)
@@ -893,11 +898,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         /* The values. */
         const uint8_t *Lo = arena + r[R_LOSS].offset, *G = r[R_GRAD].present ? arena + r[R_GRAD].offset : NULL;
         int64_t j, n, c;
-        if (samples == 0 && reduction != LK_REDUCTION_NONE)
+        /*   mix-huge-weight: a mix weight above FLT_MAX becomes inf on a float32 batch, and 0·inf = NaN
+         *                    (an empty batch's loss is NaN instead of 0). */
+        int skip_zero_checks = info.is_mix && !info.moderate && skip && strstr(skip, "mix-huge-weight");
+        if (skip_zero_checks) {
+        } else if (samples == 0 && reduction != LK_REDUCTION_NONE)
             FZ_CHECK(get_float(Lo, logits_dtype) == 0, "empty batch: loss %g, expected 0", get_float(Lo, logits_dtype));
-        if (all_ignored && reduction == LK_REDUCTION_MEAN)
+        if (all_ignored && reduction == LK_REDUCTION_MEAN && !skip_zero_checks)
             FZ_CHECK(get_float(Lo, logits_dtype) == 0, "every sample ignored: mean loss %g, expected 0", get_float(Lo, logits_dtype));
-        if (ignored_rows) {
+        if (ignored_rows && !skip_zero_checks) {
             for (n = 0; n < samples; ++n) {
                 if (!ignored_rows[n]) continue;
                 if (reduction == LK_REDUCTION_NONE)
