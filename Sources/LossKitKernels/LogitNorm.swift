@@ -20,6 +20,10 @@ public struct LogitNorm: ClassIndexLoss {
     // Pass 1: r² and max z. Pass 2: Σ exp(u_j - u_max) and Σ z_j·exp(u_j - u_max). Pass 3: g.
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
+        if z[y] == -.infinity {  // a masked target: infinite loss; the radial term would be inf·z
+            zeroRow(grad, classes)
+            return .infinity
+        }
         var squares: Double = 0
         var zMax = -Double.infinity
         for j in 0..<classes {

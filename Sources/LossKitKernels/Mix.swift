@@ -56,14 +56,14 @@ public struct Mix: BatchEvaluator {
             total.loss.update(repeating: 0, count: lossCount)
             total.grad?.update(repeating: 0, count: gradCount)
             for component in components {
-                let w = T(component.weight.value(at: t))
+                let w = component.weight.value(at: t)  // Double: a legal weight may exceed T's range
                 let inner = EvaluationContext(nanPolicy: component.nanPolicy == .error || context.nanPolicy == .error ? .error : .propagate,
                                               progress: t)
                 try StagedOutputs.withScratch(total) { part throws(LossError) in
                     try component.evaluator.evaluate(Self.wrap(part), context: inner)
                     guard w != 0 else { return }  // a weight of 0 contributes 0, even next to an infinite loss
-                    for i in 0..<lossCount { total.loss[i] += w * part.loss[i] }
-                    if let sum = total.grad, let g = part.grad { for i in 0..<gradCount { sum[i] += w * g[i] } }
+                    for i in 0..<lossCount { total.loss[i] += T(w * Double(part.loss[i])) }
+                    if let sum = total.grad, let g = part.grad { for i in 0..<gradCount { sum[i] += T(w * Double(g[i])) } }
                 }
             }
         }
