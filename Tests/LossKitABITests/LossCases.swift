@@ -237,19 +237,7 @@ func centralDifferences(_ spec: BatchSpec, _ lossCase: LossCase, _ handle: LossH
         let upstream = spec.dloss ?? Array(repeating: 1, count: result.loss.count)
         return zip(result.loss, upstream).reduce(0) { $0 + $1.0 * $1.1 }
     }
-    var logits = spec.logits
-    return (0..<spec.elements).map { k in
-        let z = logits[k]
-        guard z.isFinite else { return .nan }
-        let h = relativeStep * max(1, abs(z))
-        let zUp = z + h, zDown = z - h
-        logits[k] = zUp
-        let up = objective(logits)
-        logits[k] = zDown
-        let down = objective(logits)
-        logits[k] = z
-        return (up - down) / (zUp - zDown)
-    }
+    return centralDifferences(spec.logits, relativeStep: relativeStep, objective)
 }
 
 // MARK: - Worst errors seen, per loss and float type

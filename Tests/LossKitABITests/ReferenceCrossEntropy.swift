@@ -76,28 +76,8 @@ struct ReferenceCrossEntropy {
             sampleGrad[s] = g
         }
 
-        let dloss = spec.dloss.map { $0.map(kind.rounded) }
-        var loss: [Double]
-        var scale = [Double](repeating: 0, count: S)
-        switch spec.reduction {
-        case LK_REDUCTION_NONE:
-            loss = sampleLoss
-            for s in 0..<S { scale[s] = dloss?[s] ?? 1 }
-        case LK_REDUCTION_SUM:
-            loss = [sampleLoss.reduce(0, +)]
-            for s in 0..<S { scale[s] = dloss?[0] ?? 1 }
-        default:
-            // Mean: Σ L / divisor; 0 (and a zero gradient) when nothing counts.
-            let total = sampleLoss.reduce(0, +)
-            loss = [meanDivisor > 0 ? total / meanDivisor : 0]
-            for s in 0..<S { scale[s] = meanDivisor > 0 ? (dloss?[0] ?? 1) / meanDivisor : 0 }
-        }
-
-        var grad = [Double](repeating: 0, count: spec.elements)
-        for s in 0..<S {
-            for j in 0..<C { grad[spec.element(sample: s, cls: j)] = scale[s] * sampleGrad[s][j] }
-        }
-        return Result(loss: loss, grad: grad)
+        let reduced = reduce(spec, sampleLoss: sampleLoss, sampleGrad: sampleGrad, divisor: meanDivisor)
+        return Result(loss: reduced.loss, grad: reduced.grad)
     }
 }
 
@@ -120,17 +100,23 @@ func finiteDifferenceGradient(_ spec: BatchSpec, _ handle: LossHandle, relativeS
         return zip(values, upstream).reduce(0) { $0 + $1.0 * $1.1 }
     }
 
-    var logits = spec.logits
-    return (0..<spec.elements).map { k in
-        let z = logits[k]
-        guard z.isFinite else { return .nan }
-        let h = relativeStep * max(1, abs(z))
-        let zUp = z + h, zDown = z - h
-        logits[k] = zUp
-        let up = objective(logits)
-        logits[k] = zDown
-        let down = objective(logits)
-        logits[k] = z
-        return (up - down) / (zUp - zDown)
+    return centralDifferences(spec.logits, relativeStep: relativeStep, objective)
+}
+
+/// ∂f/∂x_k by central differences with a step relative to |x_k|, for every k; NaN where x_k is not
+/// finite (nothing to differentiate). Shared by every finite-difference check.
+func centralDifferences(_ x: [Double], relativeStep: Double, _ f: ([Double]) -> Double) -> [Double] {
+    var x = x
+    return (0..<x.count).map { k in
+        let xk = x[k]
+        guard xk.isFinite else { return .nan }
+        let h = relativeStep * max(1, abs(xk))
+        let up = xk + h, down = xk - h
+        x[k] = up
+        let fUp = f(x)
+        x[k] = down
+        let fDown = f(x)
+        x[k] = xk
+        return (fUp - fDown) / (up - down)
     }
 }
