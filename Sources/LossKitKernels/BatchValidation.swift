@@ -20,21 +20,25 @@ enum BatchValidation {
     static func checkLogits<T: KernelFloat>(_ batch: Batch<T>) throws(LossError) {
         let total = batch.samples * batch.classes
         let logits = batch.logits
-        // Scan in blocks with the vector check (no early exit inside a block); locate the culprit
-        // only on failure.
-        let block = 4096
-        var start = 0
-        while start < total {
-            let end = min(total, start + block)
-            if !VectorRow.allBelowInfinity(logits + start, end - start) {
-                let i = (start..<end).first { !(logits[$0] < .infinity) }!
-                let (sample, cls) = position(ofElement: i, batch)
-                throw LossError(.nonfiniteLogit,
-                                "logit \(logits[i]) at sample \(sample), class \(cls); expected finite values or -inf "
-                                    + "(a masked class), or set nan_policy=\"propagate\"")
+        // Blocks checked with the vector test, spread over the threads (the check is a full read of
+        // the logits); the first bad block in order is then searched for the culprit, so the message
+        // does not depend on the thread count.
+        let block = 1 << 16
+        let blocks = (total + block - 1) / block
+        let firstBad: Int? = withUnsafeTemporaryAllocation(of: Bool.self, capacity: max(1, blocks)) { ok in
+            Threading.forEachChunk(blocks) { b in
+                let start = b * block
+                ok[b] = VectorRow.allBelowInfinity(logits + start, min(total, start + block) - start)
             }
-            start = end
+            return (0..<blocks).first { !ok[$0] }
         }
+        guard let bad = firstBad else { return }
+        let range = (bad * block)..<min(total, bad * block + block)
+        guard let i = range.first(where: { !(logits[$0] < .infinity) }) else { return }
+        let (sample, cls) = position(ofElement: i, batch)
+        throw LossError(.nonfiniteLogit,
+                        "logit \(logits[i]) at sample \(sample), class \(cls); expected finite values or -inf "
+                            + "(a masked class), or set nan_policy=\"propagate\"")
     }
 
     /// Checks class indices and returns the weighted mean's divisor: Σ w_y over samples not ignored.
