@@ -112,9 +112,9 @@ for t in $targets; do
     jobs=${LOSSKIT_FUZZ_JOBS:-1}
     job_args=()
     [ "$jobs" -gt 1 ] && job_args=(-jobs="$jobs" -workers="$jobs")
-    LOSSKIT_FUZZ_SKIP="$skip_list" "$out/$t" -max_total_time="$seconds" -timeout=60 -rss_limit_mb=4096 \
+    (cd "$out" && LOSSKIT_FUZZ_SKIP="$skip_list" "$out/$t" -max_total_time="$seconds" -timeout=60 -rss_limit_mb=4096 \
         -malloc_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$out/artifacts/$t-" "${job_args[@]}" \
-        "$corpus" "$here/corpus/$t" >"$log" 2>&1
+        "$corpus" "$here/corpus/$t" >"$log" 2>&1)
     status=$?
     runs=$(grep -h 'stat::number_of_executed_units' "$log" "$out"/fuzz-*.log 2>/dev/null | awk '{s += $2} END {print s + 0}')
     rate=$(grep -h 'stat::average_exec_per_sec' "$log" "$out"/fuzz-*.log 2>/dev/null | awk '{s += $2} END {print s + 0}')
