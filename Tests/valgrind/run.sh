@@ -10,8 +10,9 @@
 #      Tests/fuzz/plugins/rollback_plugin.c);
 #   3. bindings/cpp/tests/test_losskit.cpp as C++17, with the example plugin, if it builds (a build
 #      failure is reported and skipped; its own test failures are reported, memcheck decides);
-#   4. the fuzz seed corpora (Tests/fuzz/corpus/*) replayed through Tests/fuzz/test_regressions.c:
-#      memcheck sees inside the library, which the ASan fuzzers do not.
+#   4. the fuzz seed corpora and regression inputs (Tests/fuzz/corpus/*, Tests/fuzz/regressions/*)
+#      replayed through Tests/fuzz/test_regressions.c: memcheck sees inside the library, which the
+#      ASan fuzzers do not (the replayer's "N passed" counts inputs whose checks held).
 # A step fails on any memcheck error (invalid read/write, uninitialised value) or any byte definitely
 # or indirectly lost; "possibly lost" and "still reachable" are allowed (the library interns loss
 # names for the life of the process; Dispatch keeps its worker threads). Swift runtime one-time
@@ -105,18 +106,20 @@ else
     skipped+=("c++-tests")
 fi
 
-# 4. the fuzz seeds, replayed inside memcheck
+# 4. the fuzz seeds and regression inputs, replayed inside memcheck
 cc=gcc
 for t in fuzz_compute fuzz_params fuzz_registry; do
     corpus="$root/Tests/fuzz/corpus/$t"
     [ -d "$corpus" ] || continue
     if $cc -O1 -g -Wall -Wextra "$root/Tests/fuzz/test_regressions.c" "$root/Tests/fuzz/$t.c" -o "$out/replay_$t" \
         "${link[@]}" -lm 2>"$out/replay_$t.build.log"; then
-        LOSSKIT_FUZZ_PLUGIN_DIR="$plugin_dir" run_step "fuzz-seeds:$t" "$out/replay_$t.vg" --trace-children=yes \
-            "$out/replay_$t" "$corpus"
+        regressions="$root/Tests/fuzz/regressions/$t"
+        [ -d "$regressions" ] || regressions=""
+        LOSSKIT_FUZZ_PLUGIN_DIR="$plugin_dir" run_step "fuzz-inputs:$t" "$out/replay_$t.vg" --trace-children=yes \
+            "$out/replay_$t" "$corpus" ${regressions:+"$regressions"}
     else
         head -5 "$out/replay_$t.build.log" | sed 's/^/    /'
-        failed+=("fuzz-seeds:$t(build)")
+        failed+=("fuzz-inputs:$t(build)")
     fi
 done
 
