@@ -161,8 +161,9 @@ const char *lk_loss_get_name(const lk_loss *loss);
  * Set a numeric parameter by name (e.g. "label_smoothing", "z_loss").
  * Not safe to call while another thread computes with the same loss.
  * Errors: LK_ERROR_NULL_POINTER, LK_ERROR_UNKNOWN_PARAM, LK_ERROR_BAD_PARAM
- * (the message names the parameter and its allowed range). On error the
- * loss keeps its previous value.
+ * (the message names the parameter and its allowed range), LK_ERROR_BAD_NAME
+ * (a name or text value that is not UTF-8; this holds for every string argument
+ * of this header). On error the loss keeps its previous value.
  */
 lk_status lk_loss_set_param(lk_loss *loss, const char *name, double value);
 
