@@ -10,6 +10,17 @@ let kernelFlags: [SwiftSetting] = [
     .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
 
+/// A fast build of the row loops: code for `cpu` (`-target-cpu`; LLVM's names, `x86-64-v3` is not
+/// accepted), multiply-adds fused, and a compilation condition naming the level.
+/// Elsewhere than x86-64 the three builds are the same code and the CPU check picks the baseline.
+func simdFlags(cpu: String, level: String) -> [SwiftSetting] {
+    #if arch(x86_64)
+    [.unsafeFlags(["-target-cpu", cpu]), .define("LOSSKIT_FMA"), .define(level)]
+    #else
+    []
+    #endif
+}
+
 let package = Package(
     name: "losskit",
     products: [
@@ -22,8 +33,24 @@ let package = Package(
             name: "CLossKit",
             cSettings: [.headerSearchPath("../../include")]
         ),
+        // CPUID/XGETBV: which build of the row loops this machine can run.
+        .target(name: "CLossKitCPU"),
+        // The protocol of the vector row loops and the instruction-set levels.
+        .target(name: "LossKitRowMath"),
+        // The row loops, one source compiled three times: any x86-64, AVX2 + FMA, AVX-512.
+        // Only code chosen at run time by CPUID may use the two fast builds (SIMDDispatch.swift).
+        .target(name: "LossKitRowMathBaseline", dependencies: ["LossKitRowMath"], swiftSettings: kernelFlags),
+        .target(name: "LossKitRowMathAVX2", dependencies: ["LossKitRowMath"],
+                swiftSettings: kernelFlags + simdFlags(cpu: "haswell", level: "LOSSKIT_AVX2")),
+        .target(name: "LossKitRowMathAVX512", dependencies: ["LossKitRowMath"],
+                swiftSettings: kernelFlags + simdFlags(cpu: "skylake-avx512", level: "LOSSKIT_AVX512")),
         // Pure Swift math: fused loss + gradient kernels, no C-ABI concerns.
-        .target(name: "LossKitKernels", swiftSettings: kernelFlags),
+        .target(
+            name: "LossKitKernels",
+            dependencies: ["CLossKitCPU", "LossKitRowMath", "LossKitRowMathBaseline", "LossKitRowMathAVX2",
+                           "LossKitRowMathAVX512"],
+            swiftSettings: kernelFlags
+        ),
         // The exported `lk_` functions: validate, convert, call the kernels.
         .target(name: "LossKitABI", dependencies: ["CLossKit", "LossKitKernels"], swiftSettings: kernelFlags),
         // Link-only target: static Swift runtime, soname and the exported-symbol list of the .so.
@@ -40,6 +67,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LossKitABITests", dependencies: ["CLossKit", "LossKitABI"]),
-        .testTarget(name: "LossKitKernelsTests", dependencies: ["LossKitKernels"]),
+        .testTarget(name: "LossKitKernelsTests", dependencies: ["LossKitKernels", "LossKitRowMath", "LossKitRowMathBaseline",
+                                                             "LossKitRowMathAVX2", "LossKitRowMathAVX512"]),
     ]
 )

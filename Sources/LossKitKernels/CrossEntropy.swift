@@ -30,11 +30,11 @@ public struct CrossEntropy: RowLoss {
     //   m = max_j z_j,  lse = m + log Σ_j exp(z_j - m),  A = Σ_j t_j,  p_j = exp(z_j - lse)
     //   L = Σ_j t_j·(lse - z_j) + λ·a·lse²  = A·lse - Σ_j t_j·z_j + λ·a·lse²
     //   ∂L/∂z_j = (A + 2λ·a·lse)·p_j - t_j
-    // Pass 1 reads z: lane-parallel online max and Σ exp(z - m) (rescaled when a lane's max grows);
-    // A and Σ t_j·z_j come from z_y alone for a hard target, else from a second sweep of the row while
-    // it is in cache (terms with t_j = 0 skipped, so a masked class z_j = -inf costs nothing unless it
-    // is targeted). Pass 2 reads z again and writes g = scale·(A + 2λ·a·lse)·p, then subtracts
-    // scale·t_j where t_j ≠ 0.
+    // A and Σ t_j·z_j come from z_y alone for a hard target, else from a sweep of the row before
+    // anything is written (terms with t_j = 0 skipped, so a masked class z_j = -inf costs nothing
+    // unless it is targeted). Pass 1 reads z for m; pass 2 reads z again, sums e_j = exp(z_j - m) and
+    // leaves e_j in g; pass 3 scales g in place (in cache) to scale·(A + 2λ·a·lse)·e_j/Σe, then
+    // subtracts scale·t_j where t_j ≠ 0. One exp per element, two reads of the logits.
 
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int, weight: UnsafePointer<T>?,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
@@ -66,8 +66,7 @@ public struct CrossEntropy: RowLoss {
     private func fused<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, sampleWeight a: Double,
                                        grad: UnsafeMutablePointer<T>?, scale: T, hardTarget: Int?,
                                        targetMass t: (Int) -> Double) -> Double {
-        // Pass 1: log-sum-exp; A = Σ t_j and Σ t_j·z_j.
-        let lseAccumulator = OnlineLogSumExp.of(z, classes)
+        // A = Σ t_j and Σ t_j·z_j, before a gradient written in place overwrites z.
         var targetTotal: Double = 0
         var targetDot: Double = 0
         if let y = hardTarget {
@@ -82,23 +81,25 @@ public struct CrossEntropy: RowLoss {
                 }
             }
         }
+        // Passes 1 and 2: m, Σ exp(z - m), and exp(z - m) left in the gradient.
+        let lseAccumulator = VectorRow.logSumExp(z, classes, storingInto: grad)
         guard lseAccumulator.hasFiniteInput else {
             // Every class is masked: nothing can be predicted, nothing can be learned.
             zeroRow(grad, classes)
             return targetTotal > 0 ? .infinity : 0
         }
-        let lse = lseAccumulator.value, softmax = lseAccumulator.softmax
+        let lse = lseAccumulator.value
         let loss = targetTotal * lse - targetDot + zLoss * a * lse * lse
 
-        // Pass 2: g_j = scale·((A + 2λ·a·lse)·p_j - t_j).
+        // Pass 3: g_j = scale·((A + 2λ·a·lse)·p_j - t_j).
         if let grad {
             let pScale = (targetTotal + 2 * zLoss * a * lse) * Double(scale)
             if let y = hardTarget {
-                let py = Double(softmax(z[y]))  // read before the in-place write below
-                VectorRow.writeSoftmax(z, classes, softmax, scale: T(pScale), into: grad)
+                let py = Double(grad[y]) / lseAccumulator.sum
+                VectorRow.finishSoftmax(grad, classes, lseAccumulator, scale: pScale)
                 grad[y] = T(pScale * py - Double(scale) * targetTotal)
             } else {
-                VectorRow.writeSoftmax(z, classes, softmax, scale: T(pScale), into: grad)
+                VectorRow.finishSoftmax(grad, classes, lseAccumulator, scale: pScale)
                 for j in 0..<classes {
                     let tj = t(j)
                     if tj != 0 { grad[j] = T(Double(grad[j]) - Double(scale) * tj) }

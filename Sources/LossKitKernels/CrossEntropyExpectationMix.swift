@@ -32,17 +32,18 @@ public struct CrossEntropyExpectationMix: ClassIndexLoss {
 
     // L = (1 - α)·(lse - z_y) + α·β·(1 - p_y)
     // ∂L/∂z_j = ((1 - α) + α·β·p_y)·(p_j - [j = y])     (both terms share the softmax)
-    // Pass 1 reads z: online log-sum-exp. Pass 2 reads z, writes g.
+    // Passes 1-2 read z: max, Σ exp(z - max), exp(z - max) left in g. Pass 3 scales g in place.
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
-        let lse = OnlineLogSumExp.of(z, classes)
+        let zy = z[y]  // read before a gradient written in place overwrites it
+        let lse = VectorRow.logSumExp(z, classes, storingInto: grad)
         guard lse.hasFiniteInput else { zeroRow(grad, classes); return alpha == 1 ? beta : .infinity }
         let lseValue = lse.value
-        let nll = lseValue - Double(z[y])
+        let nll = lseValue - Double(zy)
         let py = Double.exp(-nll)
         if let grad {
-            let g = scale * T((1 - alpha) + alpha * beta * py)
-            VectorRow.writeSoftmaxMinusTarget(z, classes, lse.softmax, target: y, scale: g, into: grad)
+            let g = Double(scale) * ((1 - alpha) + alpha * beta * py)
+            VectorRow.finishSoftmaxMinusTarget(grad, classes, lse, target: y, scale: g)
         }
         let crossEntropy = alpha == 1 ? 0 : (1 - alpha) * nll
         return crossEntropy + alpha * beta * (1 - py)

@@ -3,14 +3,15 @@ public struct Expectation: ClassIndexLoss {
     public init() {}
 
     // L = 1 - p_y,   ∂L/∂z_j = p_y·(p_j - [j = y])
-    // Pass 1 reads z: online log-sum-exp. Pass 2 reads z, writes g_j = scale·p_y·(p_j - [j = y]).
+    // Passes 1-2 read z: max, Σ exp(z - max), exp(z - max) left in g. Pass 3 scales g in place to
+    // g_j = scale·p_y·(p_j - [j = y]).
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
-        let lse = OnlineLogSumExp.of(z, classes)
+        let zy = z[y]  // read before a gradient written in place overwrites it
+        let lse = VectorRow.logSumExp(z, classes, storingInto: grad)
         guard lse.hasFiniteInput else { zeroRow(grad, classes); return 1 }
-        let softmax = lse.softmax
-        let py = softmax(z[y])
-        if let grad { VectorRow.writeSoftmaxMinusTarget(z, classes, softmax, target: y, scale: scale * py, into: grad) }
-        return 1 - Double(py)
+        let py = Double(lse.softmax(zy))
+        if let grad { VectorRow.finishSoftmaxMinusTarget(grad, classes, lse, target: y, scale: Double(scale) * py) }
+        return 1 - py
     }
 }

@@ -1,11 +1,13 @@
+import LossKitRowMath
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 
-/// The floating-point types the kernels are written over (`Float`, `Double`): IEEE arithmetic plus
-/// the elementary functions the losses need, mapped to libm so generic code specialises to it.
+/// The floating-point types the kernels are written over (`Float`, `Double`): IEEE arithmetic, the
+/// elementary functions the losses need (mapped to libm so generic code specialises to it) and the
+/// vector row loops of `RowMath`, reached through the build `SIMDDispatch` chose for this CPU.
 public protocol KernelFloat: BinaryFloatingPoint, Sendable {
     static func exp(_ x: Self) -> Self
     static func log(_ x: Self) -> Self
@@ -14,10 +16,16 @@ public protocol KernelFloat: BinaryFloatingPoint, Sendable {
     /// Tolerance on `Σ q_j = 1` for probability targets of this type.
     static var probabilitySumTolerance: Double { get }
 
-    /// The SIMD vector the row kernels work in (64 bytes: 16 floats or 8 doubles).
-    associatedtype Vector: LaneVector where Vector.Scalar == Self
-    /// e^x lane by lane, ≤ 2 ulp (VectorExp.swift).
-    static func exp(_ x: Vector) -> Vector
+    // The row loops (see `RowMath` for what each computes).
+    static func rowMax(_ z: UnsafePointer<Self>, bias: UnsafePointer<Self>?, _ n: Int) -> Self
+    static func rowSumExp(_ z: UnsafePointer<Self>, bias: UnsafePointer<Self>?, _ n: Int, shift: Self,
+                          storingInto out: UnsafeMutablePointer<Self>?) -> Double
+    static func rowWriteSoftmax(_ z: UnsafePointer<Self>, bias: UnsafePointer<Self>?, _ n: Int, max: Self,
+                                logSum: Self, scale: Self, linear: Self, into out: UnsafeMutablePointer<Self>)
+    static func rowScale(_ g: UnsafeMutablePointer<Self>, _ n: Int, by factor: Self)
+    static func rowWriteLinear(_ z: UnsafePointer<Self>, _ n: Int, factor: Self, into out: UnsafeMutablePointer<Self>)
+    static func rowSumSquares(_ z: UnsafePointer<Self>, _ n: Int) -> Double
+    static func rowAllBelowInfinity(_ z: UnsafePointer<Self>, _ n: Int) -> Bool
 }
 
 extension Float: KernelFloat {
@@ -26,8 +34,6 @@ extension Float: KernelFloat {
     @inlinable @inline(__always) public static func sqrt(_ x: Float) -> Float { sqrtf(x) }
     @inlinable @inline(__always) public static func pow(_ x: Float, _ y: Float) -> Float { powf(x, y) }
     public static var probabilitySumTolerance: Double { 1e-3 }
-    public typealias Vector = SIMD16<Float>
-    @inline(__always) public static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> { vexp(x) }
 }
 
 extension Double: KernelFloat {
@@ -36,6 +42,54 @@ extension Double: KernelFloat {
     @inlinable @inline(__always) public static func sqrt(_ x: Double) -> Double { Glibc.sqrt(x) }
     @inlinable @inline(__always) public static func pow(_ x: Double, _ y: Double) -> Double { Glibc.pow(x, y) }
     public static var probabilitySumTolerance: Double { 1e-6 }
-    public typealias Vector = SIMD8<Double>
-    @inline(__always) public static func exp(_ x: SIMD8<Double>) -> SIMD8<Double> { vexp(x) }
+}
+
+/// Both float types forward the row loops to the dispatched build; `RowMath` declares an overload per
+/// type, which these generic bodies pick through `Self`.
+extension KernelFloat where Self == Float {
+    public static func rowMax(_ z: UnsafePointer<Self>, bias: UnsafePointer<Self>?, _ n: Int) -> Self {
+        SIMDDispatch.rowMath.max(z, bias: bias, n)
+    }
+    public static func rowSumExp(_ z: UnsafePointer<Self>, bias: UnsafePointer<Self>?, _ n: Int, shift: Self,
+                                 storingInto out: UnsafeMutablePointer<Self>?) -> Double {
+        SIMDDispatch.rowMath.sumExp(z, bias: bias, n, shift: shift, storingInto: out)
+    }
+    public static func rowWriteSoftmax(_ z: UnsafePointer<Self>, bias: UnsafePointer<Self>?, _ n: Int, max: Self,
+                                       logSum: Self, scale: Self, linear: Self, into out: UnsafeMutablePointer<Self>) {
+        SIMDDispatch.rowMath.writeSoftmax(z, bias: bias, n, max: max, logSum: logSum, scale: scale, linear: linear, into: out)
+    }
+    public static func rowScale(_ g: UnsafeMutablePointer<Self>, _ n: Int, by factor: Self) {
+        SIMDDispatch.rowMath.scale(g, n, by: factor)
+    }
+    public static func rowWriteLinear(_ z: UnsafePointer<Self>, _ n: Int, factor: Self, into out: UnsafeMutablePointer<Self>) {
+        SIMDDispatch.rowMath.writeLinear(z, n, factor: factor, into: out)
+    }
+    public static func rowSumSquares(_ z: UnsafePointer<Self>, _ n: Int) -> Double { SIMDDispatch.rowMath.sumSquares(z, n) }
+    public static func rowAllBelowInfinity(_ z: UnsafePointer<Self>, _ n: Int) -> Bool {
+        SIMDDispatch.rowMath.allBelowInfinity(z, n)
+    }
+}
+
+extension KernelFloat where Self == Double {
+    public static func rowMax(_ z: UnsafePointer<Self>, bias: UnsafePointer<Self>?, _ n: Int) -> Self {
+        SIMDDispatch.rowMath.max(z, bias: bias, n)
+    }
+    public static func rowSumExp(_ z: UnsafePointer<Self>, bias: UnsafePointer<Self>?, _ n: Int, shift: Self,
+                                 storingInto out: UnsafeMutablePointer<Self>?) -> Double {
+        SIMDDispatch.rowMath.sumExp(z, bias: bias, n, shift: shift, storingInto: out)
+    }
+    public static func rowWriteSoftmax(_ z: UnsafePointer<Self>, bias: UnsafePointer<Self>?, _ n: Int, max: Self,
+                                       logSum: Self, scale: Self, linear: Self, into out: UnsafeMutablePointer<Self>) {
+        SIMDDispatch.rowMath.writeSoftmax(z, bias: bias, n, max: max, logSum: logSum, scale: scale, linear: linear, into: out)
+    }
+    public static func rowScale(_ g: UnsafeMutablePointer<Self>, _ n: Int, by factor: Self) {
+        SIMDDispatch.rowMath.scale(g, n, by: factor)
+    }
+    public static func rowWriteLinear(_ z: UnsafePointer<Self>, _ n: Int, factor: Self, into out: UnsafeMutablePointer<Self>) {
+        SIMDDispatch.rowMath.writeLinear(z, n, factor: factor, into: out)
+    }
+    public static func rowSumSquares(_ z: UnsafePointer<Self>, _ n: Int) -> Double { SIMDDispatch.rowMath.sumSquares(z, n) }
+    public static func rowAllBelowInfinity(_ z: UnsafePointer<Self>, _ n: Int) -> Bool {
+        SIMDDispatch.rowMath.allBelowInfinity(z, n)
+    }
 }

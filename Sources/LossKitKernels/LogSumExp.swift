@@ -3,7 +3,15 @@
 /// `-inf` inputs (masked classes) add nothing; a NaN input makes the result NaN wherever it sits.
 struct OnlineLogSumExp<T: KernelFloat> {
     private(set) var max: T = -.infinity
-    private var sum: Double = 0
+    /// Σ exp(x - max).
+    private(set) var sum: Double = 0
+
+    init() {}
+
+    init(max: T, sum: Double) {
+        self.max = max
+        self.sum = sum
+    }
 
     @inline(__always)
     mutating func add(_ x: T) {
@@ -39,7 +47,7 @@ struct OnlineLogSumExp<T: KernelFloat> {
     /// p(x) = exp(x - lse) for the inputs seen so far.
     var softmax: Softmax<T> { Softmax(max: max, logSum: T(Double.log(sum))) }
 
-    /// log Σ exp over a whole row (lane-parallel).
+    /// log Σ exp over a whole row (vector loops).
     @inline(__always)
     static func of(_ z: UnsafePointer<T>, _ count: Int) -> OnlineLogSumExp {
         VectorRow.logSumExp(z, count)

@@ -4,10 +4,22 @@ public struct LogitAdjusted: ClassIndexLoss {
     public var tau: Double
     /// τ·log π_j, precomputed when the parameters are set.
     public var offsets: [Double]
+    /// The offsets rounded to Float, for float32 batches.
+    private var floatOffsets: [Float]
 
     public init(tau: Double = 1, priors: [Double] = []) {
         self.tau = tau
         self.offsets = priors.map { tau * Double.log($0) }
+        self.floatOffsets = offsets.map { Float($0) }
+    }
+
+    /// The offsets in the batch's type (`check` made sure there is one per class).
+    @inline(__always)
+    private func withOffsets<T: KernelFloat, R>(_ body: (UnsafePointer<T>) -> R) -> R {
+        if T.self == Float.self {
+            return floatOffsets.withUnsafeBufferPointer { body(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: T.self)) }
+        }
+        return offsets.withUnsafeBufferPointer { body(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: T.self)) }
     }
 
     public static let parameters = [
@@ -28,25 +40,15 @@ public struct LogitAdjusted: ClassIndexLoss {
     }
 
     // a_j = z_j + τ·log π_j,  L = lse(a) - a_y,  ∂L/∂z_j = softmax(a)_j - [j = y]
-    // Pass 1 reads z: online log-sum-exp of a. Pass 2 reads z, writes g.
+    // Passes 1-2 read z: max of a, Σ exp(a - max), exp(a - max) left in g. Pass 3 scales g in place.
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
-        var lse = OnlineLogSumExp<T>()
-        offsets.withUnsafeBufferPointer { offset in
-            for j in 0..<classes { lse.add(z[j] + T(offset[j])) }
+        let zy = Double(z[y])  // read before a gradient written in place overwrites it
+        let lse = withOffsets { (offset: UnsafePointer<T>) in
+            VectorRow.logSumExp(z, classes, bias: offset, storingInto: grad)
         }
         guard lse.hasFiniteInput else { zeroRow(grad, classes); return .infinity }
-        let lseValue = lse.value
-        let zy = Double(z[y])  // read before a gradient written in place overwrites it
-        if let grad {
-            let softmax = lse.softmax
-            offsets.withUnsafeBufferPointer { offset in
-                for j in 0..<classes {
-                    let p = softmax(z[j] + T(offset[j]))
-                    grad[j] = scale * (j == y ? p - 1 : p)
-                }
-            }
-        }
-        return lseValue - (zy + offsets[y])
+        if let grad { VectorRow.finishSoftmaxMinusTarget(grad, classes, lse, target: y, scale: Double(scale)) }
+        return lse.value - (zy + offsets[y])
     }
 }

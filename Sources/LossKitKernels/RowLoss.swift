@@ -65,6 +65,13 @@ func zeroRow<T: KernelFloat>(_ grad: UnsafeMutablePointer<T>?, _ count: Int) {
     for j in 0..<count { grad[j] = 0 }
 }
 
+/// Σ_{j ≠ except} z_j² over the z_j that are not -inf (z_except left out of the sum rather than
+/// subtracted from it, which would cancel when it dominates).
+@inline(__always)
+func sumOfSquares<T: KernelFloat>(_ z: UnsafePointer<T>, _ count: Int, except skipped: Int) -> Double {
+    T.rowSumSquares(z, skipped) + T.rowSumSquares(z + skipped + 1, count - skipped - 1)
+}
+
 /// max(0, x) that keeps a NaN (Swift's `max` would turn it into 0 and hide it).
 @inline(__always)
 func hinge(_ x: Double) -> Double { x > 0 || x.isNaN ? x : 0 }

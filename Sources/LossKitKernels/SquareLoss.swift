@@ -21,28 +21,22 @@ public struct SquareLoss: ClassIndexLoss {
 
     // L = (1/C)·[k·(z_y - M)² + Σ_{j≠y} z_j²]
     // ∂L/∂z_j = (2/C)·(k·(z_y - M)·[j = y] + z_j·[j ≠ y])
-    // Masked classes (z_j = -inf, j ≠ y) are left out (gradient 0). One pass: read z_j, write g_j.
+    // Masked classes (z_j = -inf, j ≠ y) are left out (gradient 0). Two reads of z: Σ z_j² over
+    // j ≠ y, then g = scale·(2/C)·z, with g_y set last.
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
-        if z[y] == -.infinity {  // a masked target: infinite loss, nothing finite to learn
+        let zy = z[y]
+        if zy == -.infinity {  // a masked target: infinite loss, nothing finite to learn
             zeroRow(grad, classes)
             return .infinity
         }
         let invC = 1 / Double(classes)
-        let twoOverC = T(2 * invC), kT = T(k), mT = T(m)
-        var squares: Double = 0
-        for j in 0..<classes {
-            let zj = z[j]
-            if j == y {
-                let d = Double(zj) - m
-                squares += k * d * d
-                grad?[j] = scale * twoOverC * kT * (zj - mT)
-            } else if zj != -.infinity {
-                squares += Double(zj) * Double(zj)
-                grad?[j] = scale * twoOverC * zj
-            } else {
-                grad?[j] = 0
-            }
+        let twoOverC = T(2 * invC)
+        let d = Double(zy) - m
+        let squares = sumOfSquares(z, classes, except: y) + k * d * d
+        if let grad {
+            T.rowWriteLinear(z, classes, factor: scale * twoOverC, into: grad)
+            grad[y] = scale * twoOverC * T(k) * (zy - T(m))
         }
         return invC * squares
     }

@@ -7,28 +7,21 @@ public struct Squentropy: ClassIndexLoss {
     // ∂L/∂z_j = p_j - [j = y] + (2/(C-1))·z_j·[j ≠ y]
     // Masked classes (z_j = -inf) are left out of the square term (p_j = 0 there, gradient 0); with
     // C = 1 there is no wrong class and the square term is 0.
-    // Pass 1 reads z: online log-sum-exp and Σ z_j² over unmasked j. Pass 2 reads z, writes g.
+    // Reads of z: Σ z_j² over the unmasked j ≠ y; the max; Σ exp(z - max); then the gradient
+    // g_j = scale·p_j + scale·(2/(C-1))·z_j recomputes p (it needs z too, so exp(z - max) cannot be
+    // left in g when g is z itself), and g_y is set last.
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
-        var lse = OnlineLogSumExp<T>()
-        var squares: Double = 0
-        for j in 0..<classes {
-            let zj = z[j]
-            lse.add(zj)
-            if zj != -.infinity { squares += Double(zj) * Double(zj) }
-        }
-        guard lse.hasFiniteInput else { zeroRow(grad, classes); return .infinity }
         let zy = z[y]
-        if zy != -.infinity { squares -= Double(zy) * Double(zy) }
+        let squares = sumOfSquares(z, classes, except: y)
+        let lse = VectorRow.logSumExp(z, classes)
+        guard lse.hasFiniteInput else { zeroRow(grad, classes); return .infinity }
         let squareWeight = classes > 1 ? 1 / Double(classes - 1) : 0
         let lseValue = lse.value
         if let grad {
-            let softmax = lse.softmax, twoW = T(2 * squareWeight)
-            for j in 0..<classes {
-                let zj = z[j]
-                let p = softmax(zj)
-                grad[j] = j == y ? scale * (p - 1) : (zj != -.infinity ? scale * (p + twoW * zj) : 0)
-            }
+            let softmax = lse.softmax
+            VectorRow.writeSoftmax(z, classes, softmax, scale: scale, linear: scale * T(2 * squareWeight), into: grad)
+            grad[y] = scale * (softmax(zy) - 1)
         }
         return lseValue - Double(zy) + squareWeight * squares
     }

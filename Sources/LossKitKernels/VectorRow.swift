@@ -1,87 +1,51 @@
-/// Lane-parallel building blocks over one contiguous row, shared by the kernels: SIMD loads and stores,
-/// the online log-sum-exp and the softmax write. Each loop handles whole vectors and finishes the
-/// tail with the scalar code, so results never depend on alignment.
+/// The softmax passes shared by the kernels, over one contiguous row, built on the vector row loops
+/// (`RowMath`, reached through `KernelFloat`'s `row…` functions).
 enum VectorRow {
+    /// log Σ_j exp(z_j + b_j) over a row: the max (read 1), then Σ exp(z + b - max) (read 2). When
+    /// `store` is given, exp(z_j - max) is written into it on the way (for `finishSoftmax`): the
+    /// softmax then costs one exp per element. -inf adds nothing; a NaN makes the result NaN.
     @inline(__always)
-    static func load<T: KernelFloat>(_ p: UnsafePointer<T>, _ j: Int) -> T.Vector { T.Vector.load(p, j) }
-
-    @inline(__always)
-    static func store<T: KernelFloat>(_ v: T.Vector, _ p: UnsafeMutablePointer<T>, _ j: Int) { v.store(p, j) }
-
-    /// log Σ_j exp(z_j) over a row, lane by lane, one exp per element and no branch: each lane keeps a
-    /// running max M and S = Σ exp(z - M). For a new x, d = -|x - M| and e = exp(d); if x > M the sum
-    /// is rescaled, S·e + 1, and M becomes x, else S + e. Lanes are merged at the end and the tail is
-    /// added scalar. -inf adds nothing; NaN makes the result NaN.
-    @inline(__always)
-    static func logSumExp<T: KernelFloat>(_ z: UnsafePointer<T>, _ count: Int) -> OnlineLogSumExp<T> {
-        let width = T.Vector.scalarCount
-        let negativeInfinity = T.Vector(repeating: -.infinity)
-        let zero = T.Vector(repeating: 0), one = T.Vector(repeating: 1)
-        var runningMax = negativeInfinity
-        var sum = zero
-        var j = 0
-        while j + width <= count {
-            let x = load(z, j)
-            let grows = x .> runningMax
-            let gap = (x - runningMax).replacing(with: runningMax - x, where: grows)  // -|x - M|
-            let e = T.exp(gap).replacing(with: zero, where: x .== negativeInfinity)
-            sum = (sum + e).replacing(with: sum * e + one, where: grows)
-            runningMax = runningMax.replacing(with: x, where: grows)
-            j += width
+    static func logSumExp<T: KernelFloat>(_ z: UnsafePointer<T>, _ count: Int, bias: UnsafePointer<T>? = nil,
+                                          storingInto store: UnsafeMutablePointer<T>? = nil) -> OnlineLogSumExp<T> {
+        let max = T.rowMax(z, bias: bias, count)
+        guard max > -.infinity else {
+            // Every value is -inf or NaN: the max skips NaN, so look for one (it must reach the loss).
+            let nan = (0..<count).contains { z[$0].isNaN }
+            return OnlineLogSumExp(max: max, sum: nan ? .nan : 0)
         }
-        var total = OnlineLogSumExp<T>()
-        for lane in 0..<width { total.merge(max: runningMax[lane], sum: Double(sum[lane])) }
-        while j < count {
-            total.add(z[j])
-            j += 1
-        }
-        return total
+        return OnlineLogSumExp(max: max, sum: T.rowSumExp(z, bias: bias, count, shift: max, storingInto: store))
     }
 
-    /// g_j = scale·p_j for every j, p = softmax (g may be z itself).
+    /// g_j = scale·p_j, from the exp(z_j - max) that `logSumExp(…, storingInto: g)` left in g.
     @inline(__always)
-    static func writeSoftmax<T: KernelFloat>(_ z: UnsafePointer<T>, _ count: Int, _ softmax: Softmax<T>,
-                                             scale: T, into g: UnsafeMutablePointer<T>) {
-        let width = T.Vector.scalarCount
-        let shift = T.Vector(repeating: softmax.max), logSum = T.Vector(repeating: softmax.logSum)
-        let s = T.Vector(repeating: scale)
-        var j = 0
-        while j + width <= count {
-            store(s * T.exp((load(z, j) - shift) - logSum), g, j)
-            j += width
-        }
-        while j < count {
-            g[j] = scale * softmax(z[j])
-            j += 1
-        }
+    static func finishSoftmax<T: KernelFloat>(_ g: UnsafeMutablePointer<T>, _ count: Int, _ lse: OnlineLogSumExp<T>,
+                                              scale: Double) {
+        T.rowScale(g, count, by: T(scale / lse.sum))
     }
 
-    /// g_j = scale·(p_j - [j = y]): the gradient shape shared by every loss that is a function of
-    /// the softmax's target probability (g may be z itself; z_y is read before it is overwritten).
+    /// g_j = scale·(p_j - [j = y]), from the exp(z_j - max) that `logSumExp(…, storingInto: g)` left in
+    /// g: the gradient shape shared by every loss that is a function of the target's probability p_y.
     @inline(__always)
-    static func writeSoftmaxMinusTarget<T: KernelFloat>(_ z: UnsafePointer<T>, _ count: Int, _ softmax: Softmax<T>,
-                                                        target y: Int, scale: T, into g: UnsafeMutablePointer<T>) {
-        let py = softmax(z[y])
-        writeSoftmax(z, count, softmax, scale: scale, into: g)
-        g[y] = scale * (py - 1)
+    static func finishSoftmaxMinusTarget<T: KernelFloat>(_ g: UnsafeMutablePointer<T>, _ count: Int,
+                                                         _ lse: OnlineLogSumExp<T>, target y: Int, scale: Double) {
+        let py = Double(g[y]) / lse.sum
+        finishSoftmax(g, count, lse, scale: scale)
+        g[y] = T(scale * (py - 1))
+    }
+
+    /// g_j = scale·p_j + linear·z_j for every j, p = softmax(z + b) recomputed from z (so g may be z
+    /// itself); the linear term is 0 where z_j = -inf.
+    @inline(__always)
+    static func writeSoftmax<T: KernelFloat>(_ z: UnsafePointer<T>, _ count: Int, bias: UnsafePointer<T>? = nil,
+                                             _ softmax: Softmax<T>, scale: T, linear: T = 0,
+                                             into g: UnsafeMutablePointer<T>) {
+        T.rowWriteSoftmax(z, bias: bias, count, max: softmax.max, logSum: softmax.logSum, scale: scale,
+                          linear: linear, into: g)
     }
 
     /// True when every value is finite or -inf (no NaN, no +inf).
     @inline(__always)
     static func allBelowInfinity<T: KernelFloat>(_ z: UnsafePointer<T>, _ count: Int) -> Bool {
-        let width = T.Vector.scalarCount
-        let infinity = T.Vector(repeating: .infinity), zero = T.Vector(repeating: 0)
-        var bad = zero  // 1 in a lane that has seen a value that is not < +inf (NaN or +inf)
-        var j = 0
-        while j + width <= count {
-            bad = T.Vector(repeating: 1).replacing(with: bad, where: load(z, j) .< infinity)
-            j += width
-        }
-        var result = !T.Vector.anyLane(bad .> zero)
-        while j < count {
-            result = result && z[j] < .infinity
-            j += 1
-        }
-        return result
+        T.rowAllBelowInfinity(z, count)
     }
 }

@@ -1,10 +1,11 @@
-// Accuracy of the vectorised vexp / vlog (Sources/LossKitKernels/VectorExp.swift, VectorLog.swift)
-// against libm, in ulps of the correctly rounded result, over the whole range including the specials,
+// Accuracy of the vectorised vexp / vlog (Sources/LossKitRowMathBaseline/VectorExp.swift, VectorLog.swift),
+// in every build of them this CPU can run (baseline, AVX2 + FMA, AVX-512: SIMDDispatch.runnable), against libm, in ulps of the correctly rounded result, over the whole range including the specials,
 // the overflow and underflow boundaries and the subnormal results; plus a timing of vexp against
 // scalar libm loops (printed, never asserted: it means something only in a release build).
 import Foundation
 import XCTest
-@testable import LossKitKernels
+import LossKitKernels
+import LossKitRowMath
 
 #if canImport(Glibc)
 import Glibc
@@ -81,8 +82,8 @@ private let denseStep: UInt32 = {
 // MARK: - Applying the vector functions (the kernels' widths: 16 floats, 8 doubles)
 
 private typealias FloatVectorFunction = @Sendable (SIMD16<Float>) -> SIMD16<Float>
-private let floatExp: FloatVectorFunction = { vexp($0) }
-private let floatLog: FloatVectorFunction = { vlog($0) }
+private func floatExp(_ math: any RowMath.Type) -> FloatVectorFunction { { math.exp($0) } }
+private func floatLog(_ math: any RowMath.Type) -> FloatVectorFunction { { math.log($0) } }
 private let floatExactExp: @Sendable (Double) -> Double = { exp($0) }
 private let floatExactLog: @Sendable (Double) -> Double = { log($0) }
 
@@ -102,14 +103,14 @@ private func applyFloat(_ xs: [Float], _ f: FloatVectorFunction) -> [Float] {
     return Array(ys[..<xs.count])
 }
 
-private func applyDouble(_ xs: [Double]) -> [Double] {
+private func applyDouble(_ xs: [Double], _ math: any RowMath.Type) -> [Double] {
     let padded = xs + [Double](repeating: 0, count: (8 - xs.count % 8) % 8)
     var ys = [Double](repeating: 0, count: padded.count)
     padded.withUnsafeBufferPointer { x in
         ys.withUnsafeMutableBufferPointer { y in
             x.withMemoryRebound(to: SIMD8<Double>.self) { xv in
                 y.withMemoryRebound(to: SIMD8<Double>.self) { yv in
-                    for i in 0..<xv.count { yv[i] = vexp(xv[i]) }
+                    for i in 0..<xv.count { yv[i] = math.exp(xv[i]) }
                 }
             }
         }
@@ -128,8 +129,8 @@ private func measureFloat(_ xs: [Float], _ f: FloatVectorFunction, exact: (Doubl
 }
 
 /// vexp over `xs` measured against the x87 long double expl.
-private func measureDouble(_ xs: [Double]) -> Worst {
-    let ys = applyDouble(xs)
+private func measureDouble(_ xs: [Double], _ math: any RowMath.Type) -> Worst {
+    let ys = applyDouble(xs, math)
     var worst = Worst()
     for i in xs.indices {
         worst.add(doubleULPError(ys[i], exact: expl(Float80(xs[i]))), at: xs[i])
@@ -209,170 +210,186 @@ final class VectorExpTests: XCTestCase {
 
     /// The special values and the boundaries, checked exactly where the answer is exact.
     func testFloatExpSpecials() {
-        func f(_ x: Float) -> Float { vexp(SIMD16<Float>(repeating: x))[15] }
-        XCTAssertEqual(f(-.infinity), 0)
-        XCTAssertEqual(f(.infinity), .infinity)
-        XCTAssertTrue(f(.nan).isNaN)
-        XCTAssertTrue(f(-.nan).isNaN)
-        XCTAssertTrue(f(.signalingNaN).isNaN)
-        XCTAssertEqual(f(0), 1)
-        XCTAssertEqual(f(-0.0), 1)
-        XCTAssertEqual(f(.leastNonzeroMagnitude), 1)
-        XCTAssertEqual(f(-.leastNonzeroMagnitude), 1)
-        XCTAssertEqual(f(.greatestFiniteMagnitude), .infinity)
-        XCTAssertEqual(f(-.greatestFiniteMagnitude), 0)
-        XCTAssertEqual(f(1000), .infinity)
-        XCTAssertEqual(f(-1000), 0)
-        XCTAssertEqual(f(-110), 0)
-        // ln(FLT_MAX) = 88.72283905...: the Float below it (88.72283172...) gives a finite result, the
-        // one above (88.72283935...) overflows.
-        let lnMax = Float(log(Double(Float.greatestFiniteMagnitude))).nextDown
-        XCTAssertEqual(lnMax, 88.72283172607421875)
-        XCTAssertTrue(f(lnMax).isFinite && f(lnMax) > 3.4e38, "\(f(lnMax))")
-        XCTAssertEqual(f(lnMax.nextUp), .infinity)
-        // Subnormal results: ln(FLT_MIN) = -87.336544..., ln(2^-149) = -103.278929...; not flushed to 0.
-        XCTAssertTrue(f(-87.34) > 0 && f(-87.34) < .leastNormalMagnitude)
-        XCTAssertEqual(f(-103.27893), .leastNonzeroMagnitude)
-        XCTAssertEqual(f(-103.9), .leastNonzeroMagnitude)                // e^-103.9 > 2^-150: rounds up
-        XCTAssertEqual(f(-103.98), 0)                                   // e^-103.98 < 2^-150: rounds to 0
-        XCTAssertEqual(f(-104), 0)
-        // Every lane on its own: specials mixed with ordinary values.
-        let xs: SIMD16<Float> = [.nan, 0, 1, -1, .infinity, -.infinity, 88.8, -103.9,
-                                 -87.4, 10, -10, 0.5, -0.5, 80, -80, 2]
-        let y = vexp(xs)
-        XCTAssertTrue(y[0].isNaN)
-        for k in 1..<16 {
-            let err = floatULPError(y[k], exact: exp(Double(xs[k])))
-            XCTAssertLessThanOrEqual(err, 2, "lane \(k): vexp(\(xs[k])) = \(y[k])")
+        for math in SIMDDispatch.runnable {
+            func f(_ x: Float) -> Float { math.exp(SIMD16<Float>(repeating: x))[15] }
+            XCTAssertEqual(f(-.infinity), 0)
+            XCTAssertEqual(f(.infinity), .infinity)
+            XCTAssertTrue(f(.nan).isNaN)
+            XCTAssertTrue(f(-.nan).isNaN)
+            XCTAssertTrue(f(.signalingNaN).isNaN)
+            XCTAssertEqual(f(0), 1)
+            XCTAssertEqual(f(-0.0), 1)
+            XCTAssertEqual(f(.leastNonzeroMagnitude), 1)
+            XCTAssertEqual(f(-.leastNonzeroMagnitude), 1)
+            XCTAssertEqual(f(.greatestFiniteMagnitude), .infinity)
+            XCTAssertEqual(f(-.greatestFiniteMagnitude), 0)
+            XCTAssertEqual(f(1000), .infinity)
+            XCTAssertEqual(f(-1000), 0)
+            XCTAssertEqual(f(-110), 0)
+            // ln(FLT_MAX) = 88.72283905...: the Float below it (88.72283172...) gives a finite result, the
+            // one above (88.72283935...) overflows.
+            let lnMax = Float(log(Double(Float.greatestFiniteMagnitude))).nextDown
+            XCTAssertEqual(lnMax, 88.72283172607421875)
+            XCTAssertTrue(f(lnMax).isFinite && f(lnMax) > 3.4e38, "\(f(lnMax))")
+            XCTAssertEqual(f(lnMax.nextUp), .infinity)
+            // Subnormal results: ln(FLT_MIN) = -87.336544..., ln(2^-149) = -103.278929...; not flushed to 0.
+            XCTAssertTrue(f(-87.34) > 0 && f(-87.34) < .leastNormalMagnitude)
+            XCTAssertEqual(f(-103.27893), .leastNonzeroMagnitude)
+            XCTAssertEqual(f(-103.9), .leastNonzeroMagnitude)                // e^-103.9 > 2^-150: rounds up
+            XCTAssertEqual(f(-103.98), 0)                                   // e^-103.98 < 2^-150: rounds to 0
+            XCTAssertEqual(f(-104), 0)
+            // Every lane on its own: specials mixed with ordinary values.
+            let xs: SIMD16<Float> = [.nan, 0, 1, -1, .infinity, -.infinity, 88.8, -103.9,
+                                     -87.4, 10, -10, 0.5, -0.5, 80, -80, 2]
+            let y = math.exp(xs)
+            XCTAssertTrue(y[0].isNaN)
+            for k in 1..<16 {
+                let err = floatULPError(y[k], exact: exp(Double(xs[k])))
+                XCTAssertLessThanOrEqual(err, 2, "lane \(k): vexp(\(xs[k])) = \(y[k])")
+            }
+            let specials: [Float] = [0, -0.0, .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .leastNormalMagnitude,
+                                     .greatestFiniteMagnitude, -.greatestFiniteMagnitude, 88.72283172607421875, 88.72283935546875,
+                                     -87.33654, -87.33655, -103.27893, -103.97208, -103.97209, 0.34657359, -0.34657359,
+                                     1, -1, .infinity, -.infinity, .nan]
+            let w = measureFloat(specials, floatExp(math), exact: floatExactExp)
+            print("\(math.level.name) vexp Float specials: \(w)")
+            XCTAssertLessThanOrEqual(w.error, 2, "\(w)")
         }
-        let specials: [Float] = [0, -0.0, .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .leastNormalMagnitude,
-                                 .greatestFiniteMagnitude, -.greatestFiniteMagnitude, 88.72283172607421875, 88.72283935546875,
-                                 -87.33654, -87.33655, -103.27893, -103.97208, -103.97209, 0.34657359, -0.34657359,
-                                 1, -1, .infinity, -.infinity, .nan]
-        let w = measureFloat(specials, floatExp, exact: floatExactExp)
-        print("vexp Float specials: \(w)")
-        XCTAssertLessThanOrEqual(w.error, 2, "\(w)")
     }
 
     /// Every wholeRangeStride-th Float bit pattern: both signs, every exponent, NaNs, infinities,
     /// subnormal inputs.
     func testFloatExpWholeRange() {
-        let w = sweepAllFloats(stride: wholeRangeStride, floatExp, exact: floatExactExp)
-        print("vexp Float whole range, stride \(wholeRangeStride): \(w)")
-        XCTAssertLessThanOrEqual(w.error, 2, "\(w)")
+        for math in SIMDDispatch.runnable {
+            let w = sweepAllFloats(stride: wholeRangeStride, floatExp(math), exact: floatExactExp)
+            print("\(math.level.name) vexp Float whole range, stride \(wholeRangeStride): \(w)")
+            XCTAssertLessThanOrEqual(w.error, 2, "\(w)")
+        }
     }
 
     /// Float by Float (every denseStep-th): the overflow and underflow (subnormal output) regions, and
     /// |x| in [0.25, 0.5] where the reduced argument reaches ±ln2/2 (the polynomial's worst case).
     func testFloatExpBoundariesDense() {
-        let w = measureDense([(-105, -86), (86, 89), (-0.5, -0.25), (0.25, 0.5)], step: denseStep,
-                             floatExp, exact: floatExactExp)
-        print("vexp Float boundaries, step \(denseStep): \(w)")
-        XCTAssertLessThanOrEqual(w.error, 2, "\(w)")
+        for math in SIMDDispatch.runnable {
+            let w = measureDense([(-105, -86), (86, 89), (-0.5, -0.25), (0.25, 0.5)], step: denseStep,
+                                 floatExp(math), exact: floatExactExp)
+            print("\(math.level.name) vexp Float boundaries, step \(denseStep): \(w)")
+            XCTAssertLessThanOrEqual(w.error, 2, "\(w)")
+        }
     }
 
     // MARK: - vexp, Double
 
     func testDoubleExpSpecials() {
-        func f(_ x: Double) -> Double { vexp(SIMD8<Double>(repeating: x))[7] }
-        XCTAssertEqual(f(-.infinity), 0)
-        XCTAssertEqual(f(.infinity), .infinity)
-        XCTAssertTrue(f(.nan).isNaN)
-        XCTAssertTrue(f(.signalingNaN).isNaN)
-        XCTAssertEqual(f(0), 1)
-        XCTAssertEqual(f(-0.0), 1)
-        XCTAssertEqual(f(.leastNonzeroMagnitude), 1)
-        XCTAssertEqual(f(-.leastNonzeroMagnitude), 1)
-        XCTAssertEqual(f(.greatestFiniteMagnitude), .infinity)
-        XCTAssertEqual(f(-.greatestFiniteMagnitude), 0)
-        XCTAssertEqual(f(-746), 0)
-        XCTAssertEqual(f(-800), 0)
-        XCTAssertEqual(f(710), .infinity)
-        // ln(DBL_MAX) = 709.782712893384: finite below, inf above.
-        XCTAssertTrue(f(709.782712893384).isFinite)
-        XCTAssertEqual(f(709.782712893384.nextUp), .infinity)
-        // Subnormal results, not flushed: ln(DBL_MIN) = -708.396..., 2^-1074 at -744.44, 0 below -745.133.
-        XCTAssertTrue(f(-708.5) > 0 && f(-708.5) < .leastNormalMagnitude)
-        XCTAssertEqual(f(-744.4400719213812), .leastNonzeroMagnitude)
-        XCTAssertEqual(f(-745.1), .leastNonzeroMagnitude)
-        XCTAssertEqual(f(-745.2), 0)
-        let specials: [Double] = [0, -0.0, 1, -1, 0.5, -0.5, .leastNonzeroMagnitude, .leastNormalMagnitude,
-                                  709.782712893384, 709.78, -708.3964185322641, -708.39641853226, -744.4400719213812,
-                                  -745.1332191019411, -745.1332191019412, -740, -720, -700, 700, 1e-300, -1e-300,
-                                  0.34657359027997264, -0.34657359027997264, 0.34657359027997275, 2, 10, -10,
-                                  .infinity, -.infinity, .nan, .greatestFiniteMagnitude, -.greatestFiniteMagnitude]
-        let w = measureDouble(specials)
-        print("vexp Double specials: \(w)")
-        XCTAssertLessThanOrEqual(w.error, 2, "\(w)")
+        for math in SIMDDispatch.runnable {
+            func f(_ x: Double) -> Double { math.exp(SIMD8<Double>(repeating: x))[7] }
+            XCTAssertEqual(f(-.infinity), 0)
+            XCTAssertEqual(f(.infinity), .infinity)
+            XCTAssertTrue(f(.nan).isNaN)
+            XCTAssertTrue(f(.signalingNaN).isNaN)
+            XCTAssertEqual(f(0), 1)
+            XCTAssertEqual(f(-0.0), 1)
+            XCTAssertEqual(f(.leastNonzeroMagnitude), 1)
+            XCTAssertEqual(f(-.leastNonzeroMagnitude), 1)
+            XCTAssertEqual(f(.greatestFiniteMagnitude), .infinity)
+            XCTAssertEqual(f(-.greatestFiniteMagnitude), 0)
+            XCTAssertEqual(f(-746), 0)
+            XCTAssertEqual(f(-800), 0)
+            XCTAssertEqual(f(710), .infinity)
+            // ln(DBL_MAX) = 709.782712893384: finite below, inf above.
+            XCTAssertTrue(f(709.782712893384).isFinite)
+            XCTAssertEqual(f(709.782712893384.nextUp), .infinity)
+            // Subnormal results, not flushed: ln(DBL_MIN) = -708.396..., 2^-1074 at -744.44, 0 below -745.133.
+            XCTAssertTrue(f(-708.5) > 0 && f(-708.5) < .leastNormalMagnitude)
+            XCTAssertEqual(f(-744.4400719213812), .leastNonzeroMagnitude)
+            XCTAssertEqual(f(-745.1), .leastNonzeroMagnitude)
+            XCTAssertEqual(f(-745.2), 0)
+            let specials: [Double] = [0, -0.0, 1, -1, 0.5, -0.5, .leastNonzeroMagnitude, .leastNormalMagnitude,
+                                      709.782712893384, 709.78, -708.3964185322641, -708.39641853226, -744.4400719213812,
+                                      -745.1332191019411, -745.1332191019412, -740, -720, -700, 700, 1e-300, -1e-300,
+                                      0.34657359027997264, -0.34657359027997264, 0.34657359027997275, 2, 10, -10,
+                                      .infinity, -.infinity, .nan, .greatestFiniteMagnitude, -.greatestFiniteMagnitude]
+            let w = measureDouble(specials, math)
+            print("\(math.level.name) vexp Double specials: \(w)")
+            XCTAssertLessThanOrEqual(w.error, 2, "\(w)")
+        }
     }
 
     /// 10^6 random Doubles over the range (uniform over the finite-result interval, near 0 on a log
     /// scale, random bit patterns, the subnormal-output interval), measured against the x87 long double
     /// expl.
     func testDoubleExpRandom() {
-        let count = 1_000_000, chunks = 40
-        let w = inParallel(chunks: chunks) { c in
-            var rng = SplitMix64(state: 0x5EED &+ UInt64(c))
-            var xs: [Double] = []
-            xs.reserveCapacity(count / chunks)
-            for i in 0..<count / chunks {
-                switch i % 5 {
-                case 0, 1: xs.append(rng.uniform(-746, 710))
-                case 2: xs.append(rng.uniform(-1, 1) * Double(sign: .plus, exponent: -Int(rng.next() % 60), significand: 1))
-                case 3: xs.append(Double(bitPattern: rng.next()))
-                default: xs.append(rng.uniform(-745.2, -708.3))
+        for math in SIMDDispatch.runnable {
+            let count = 1_000_000, chunks = 40
+            let w = inParallel(chunks: chunks) { c in
+                var rng = SplitMix64(state: 0x5EED &+ UInt64(c))
+                var xs: [Double] = []
+                xs.reserveCapacity(count / chunks)
+                for i in 0..<count / chunks {
+                    switch i % 5 {
+                    case 0, 1: xs.append(rng.uniform(-746, 710))
+                    case 2: xs.append(rng.uniform(-1, 1) * Double(sign: .plus, exponent: -Int(rng.next() % 60), significand: 1))
+                    case 3: xs.append(Double(bitPattern: rng.next()))
+                    default: xs.append(rng.uniform(-745.2, -708.3))
+                    }
                 }
+                return measureDouble(xs, math)
             }
-            return measureDouble(xs)
+            print("\(math.level.name) vexp Double random: \(w)")
+            XCTAssertEqual(w.count, count)
+            XCTAssertLessThanOrEqual(w.error, 2, "\(w)")
         }
-        print("vexp Double random: \(w)")
-        XCTAssertEqual(w.count, count)
-        XCTAssertLessThanOrEqual(w.error, 2, "\(w)")
     }
 
     // MARK: - vlog, Float
 
     func testFloatLogSpecials() {
-        func f(_ x: Float) -> Float { vlog(SIMD16<Float>(repeating: x))[15] }
-        XCTAssertEqual(f(0), -.infinity)
-        XCTAssertEqual(f(-0.0), -.infinity)
-        XCTAssertEqual(f(.infinity), .infinity)
-        XCTAssertTrue(f(-.infinity).isNaN)
-        XCTAssertTrue(f(-1).isNaN)
-        XCTAssertTrue(f(-.leastNonzeroMagnitude).isNaN)
-        XCTAssertTrue(f(.nan).isNaN)
-        XCTAssertTrue(f(.signalingNaN).isNaN)
-        XCTAssertEqual(f(1), 0)
-        XCTAssertEqual(f(.leastNonzeroMagnitude), Float(log(Double(Float.leastNonzeroMagnitude))))
-        XCTAssertEqual(f(.greatestFiniteMagnitude), Float(log(Double(Float.greatestFiniteMagnitude))))
-        let specials: [Float] = [.leastNonzeroMagnitude, .leastNormalMagnitude, Float.leastNormalMagnitude.nextDown,
-                                 .greatestFiniteMagnitude, 1, Float(1).nextUp, Float(1).nextDown, 2, 0.5, 0.70710677,
-                                 0.7071068, 1.4142135, 1.4142137, 10, Float(1e-40 as Double), 1e30, 3e38,
-                                 0, -0.0, -1, .infinity, -.infinity, .nan]
-        let w = measureFloat(specials, floatLog, exact: floatExactLog)
-        print("vlog Float specials: \(w)")
-        XCTAssertLessThanOrEqual(w.error, 2, "\(w)")
+        for math in SIMDDispatch.runnable {
+            func f(_ x: Float) -> Float { math.log(SIMD16<Float>(repeating: x))[15] }
+            XCTAssertEqual(f(0), -.infinity)
+            XCTAssertEqual(f(-0.0), -.infinity)
+            XCTAssertEqual(f(.infinity), .infinity)
+            XCTAssertTrue(f(-.infinity).isNaN)
+            XCTAssertTrue(f(-1).isNaN)
+            XCTAssertTrue(f(-.leastNonzeroMagnitude).isNaN)
+            XCTAssertTrue(f(.nan).isNaN)
+            XCTAssertTrue(f(.signalingNaN).isNaN)
+            XCTAssertEqual(f(1), 0)
+            XCTAssertEqual(f(.leastNonzeroMagnitude), Float(log(Double(Float.leastNonzeroMagnitude))))
+            XCTAssertEqual(f(.greatestFiniteMagnitude), Float(log(Double(Float.greatestFiniteMagnitude))))
+            let specials: [Float] = [.leastNonzeroMagnitude, .leastNormalMagnitude, Float.leastNormalMagnitude.nextDown,
+                                     .greatestFiniteMagnitude, 1, Float(1).nextUp, Float(1).nextDown, 2, 0.5, 0.70710677,
+                                     0.7071068, 1.4142135, 1.4142137, 10, Float(1e-40 as Double), 1e30, 3e38,
+                                     0, -0.0, -1, .infinity, -.infinity, .nan]
+            let w = measureFloat(specials, floatLog(math), exact: floatExactLog)
+            print("\(math.level.name) vlog Float specials: \(w)")
+            XCTAssertLessThanOrEqual(w.error, 2, "\(w)")
+        }
     }
 
     func testFloatLogWholeRange() {
-        let w = sweepAllFloats(stride: wholeRangeStride, offset: 1, floatLog, exact: floatExactLog)
-        print("vlog Float whole range, stride \(wholeRangeStride): \(w)")
-        XCTAssertLessThanOrEqual(w.error, 2, "\(w)")
+        for math in SIMDDispatch.runnable {
+            let w = sweepAllFloats(stride: wholeRangeStride, offset: 1, floatLog(math), exact: floatExactLog)
+            print("\(math.level.name) vlog Float whole range, stride \(wholeRangeStride): \(w)")
+            XCTAssertLessThanOrEqual(w.error, 2, "\(w)")
+        }
     }
 
     /// Around 1 (where log is small and cancellation would show) and the subnormals, Float by Float
     /// (every denseStep-th).
     func testFloatLogDense() {
-        let w = measureDense([(0.5, 2), (.leastNonzeroMagnitude, .leastNormalMagnitude)], step: denseStep,
-                             floatLog, exact: floatExactLog)
-        print("vlog Float [0.5, 2] and subnormals, step \(denseStep): \(w)")
-        XCTAssertLessThanOrEqual(w.error, 2, "\(w)")
+        for math in SIMDDispatch.runnable {
+            let w = measureDense([(0.5, 2), (.leastNonzeroMagnitude, .leastNormalMagnitude)], step: denseStep,
+                                 floatLog(math), exact: floatExactLog)
+            print("\(math.level.name) vlog Float [0.5, 2] and subnormals, step \(denseStep): \(w)")
+            XCTAssertLessThanOrEqual(w.error, 2, "\(w)")
+        }
     }
 
     // MARK: - Timing (printed only)
 
-    /// vexp against a scalar libm loop over 10^7 values in [-30, 10] (fewer in a debug build), Float and
-    /// Double; the medians and their ratio are printed, never asserted: they mean something only in a
+    /// vexp of each build against a scalar libm loop over 10^7 values in [-30, 10] (fewer in a debug
+    /// build), Float and Double; the medians and their ratio are printed, never asserted: they mean something only in a
     /// release build (`swift test -c release --filter VectorExpTests/testVexpSpeedAgainstScalar`).
     func testVexpSpeedAgainstScalar() {
         #if DEBUG
@@ -393,61 +410,63 @@ final class VectorExpTests: XCTestCase {
             return runs.sorted()[runs.count / 2]
         }
         let ns = { (t: Double) in String(format: "%.3f ns/element", t * 1e9 / Double(n)) }
-        var rng = SplitMix64(state: 42)
+        for math in SIMDDispatch.runnable {
+            var rng = SplitMix64(state: 42)
 
-        let input = (0..<n).map { _ in Float(rng.uniform(-30, 10)) }
-        var output = [Float](repeating: 0, count: n)
-        let scalar = median {
-            input.withUnsafeBufferPointer { x in
-                output.withUnsafeMutableBufferPointer { y in
-                    for i in 0..<n { y[i] = expf(x[i]) }
+            let input = (0..<n).map { _ in Float(rng.uniform(-30, 10)) }
+            var output = [Float](repeating: 0, count: n)
+            let scalar = median {
+                input.withUnsafeBufferPointer { x in
+                    output.withUnsafeMutableBufferPointer { y in
+                        for i in 0..<n { y[i] = expf(x[i]) }
+                    }
                 }
             }
-        }
-        let reference = output
-        let vector = median {
-            input.withUnsafeBufferPointer { x in
-                output.withUnsafeMutableBufferPointer { y in
-                    x.withMemoryRebound(to: SIMD16<Float>.self) { xv in
-                        y.withMemoryRebound(to: SIMD16<Float>.self) { yv in
-                            for i in 0..<xv.count { yv[i] = vexp(xv[i]) }
+            let reference = output
+            let vector = median {
+                input.withUnsafeBufferPointer { x in
+                    output.withUnsafeMutableBufferPointer { y in
+                        x.withMemoryRebound(to: SIMD16<Float>.self) { xv in
+                            y.withMemoryRebound(to: SIMD16<Float>.self) { yv in
+                                for i in 0..<xv.count { yv[i] = math.exp(xv[i]) }
+                            }
                         }
                     }
                 }
             }
-        }
-        // The outputs are used (so no loop is optimised away) and sane.
-        var maxRel: Float = 0
-        for i in 0..<n { maxRel = max(maxRel, abs(output[i] - reference[i]) / reference[i]) }
-        XCTAssertLessThan(maxRel, 1e-6)
+            // The outputs are used (so no loop is optimised away) and sane.
+            var maxRel: Float = 0
+            for i in 0..<n { maxRel = max(maxRel, abs(output[i] - reference[i]) / reference[i]) }
+            XCTAssertLessThan(maxRel, 1e-6)
 
-        let inputD = (0..<n).map { _ in rng.uniform(-30, 10) }
-        var outputD = [Double](repeating: 0, count: n)
-        let scalarD = median {
-            inputD.withUnsafeBufferPointer { x in
-                outputD.withUnsafeMutableBufferPointer { y in
-                    for i in 0..<n { y[i] = exp(x[i]) }
+            let inputD = (0..<n).map { _ in rng.uniform(-30, 10) }
+            var outputD = [Double](repeating: 0, count: n)
+            let scalarD = median {
+                inputD.withUnsafeBufferPointer { x in
+                    outputD.withUnsafeMutableBufferPointer { y in
+                        for i in 0..<n { y[i] = exp(x[i]) }
+                    }
                 }
             }
-        }
-        let referenceD = outputD
-        let vectorD = median {
-            inputD.withUnsafeBufferPointer { x in
-                outputD.withUnsafeMutableBufferPointer { y in
-                    x.withMemoryRebound(to: SIMD8<Double>.self) { xv in
-                        y.withMemoryRebound(to: SIMD8<Double>.self) { yv in
-                            for i in 0..<xv.count { yv[i] = vexp(xv[i]) }
+            let referenceD = outputD
+            let vectorD = median {
+                inputD.withUnsafeBufferPointer { x in
+                    outputD.withUnsafeMutableBufferPointer { y in
+                        x.withMemoryRebound(to: SIMD8<Double>.self) { xv in
+                            y.withMemoryRebound(to: SIMD8<Double>.self) { yv in
+                                for i in 0..<xv.count { yv[i] = math.exp(xv[i]) }
+                            }
                         }
                     }
                 }
             }
-        }
-        var maxRelD = 0.0
-        for i in 0..<n { maxRelD = max(maxRelD, abs(outputD[i] - referenceD[i]) / referenceD[i]) }
-        XCTAssertLessThan(maxRelD, 1e-15)
+            var maxRelD = 0.0
+            for i in 0..<n { maxRelD = max(maxRelD, abs(outputD[i] - referenceD[i]) / referenceD[i]) }
+            XCTAssertLessThan(maxRelD, 1e-15)
 
-        print("vexp timing (\(build), median of 7 runs, thread CPU time, \(n) values in [-30, 10]): "
-              + "Float: expf \(ns(scalar)), vexp SIMD16 \(ns(vector)) = " + String(format: "%.1fx", scalar / vector)
-              + "; Double: exp \(ns(scalarD)), vexp SIMD8 \(ns(vectorD)) = " + String(format: "%.1fx", scalarD / vectorD))
+            print("\(math.level.name) vexp timing (\(build), median of 7 runs, thread CPU time, \(n) values in [-30, 10]): "
+                  + "Float: expf \(ns(scalar)), vexp SIMD16 \(ns(vector)) = " + String(format: "%.1fx", scalar / vector)
+                  + "; Double: exp \(ns(scalarD)), vexp SIMD8 \(ns(vectorD)) = " + String(format: "%.1fx", scalarD / vectorD))
+        }
     }
 }

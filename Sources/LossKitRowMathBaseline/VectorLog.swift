@@ -10,6 +10,7 @@
 //   summed as ((f³·P + e·C2) - f²/2 + f) + e·C1, smallest terms first.
 //   e becomes a float through the magic number 1.5·2^23 (no int→float conversion instruction needed).
 //   Specials, patched at the end: 0 → -inf, x < 0 → NaN, +inf → +inf, NaN → NaN.
+@inline(__always)
 func vlog(_ x: SIMD16<Float>) -> SIMD16<Float> {
     typealias V = SIMD16<Float>
     typealias I = SIMD16<Int32>

@@ -8,8 +8,10 @@
 //
 // Only SIMD operations that lower to packed instructions are used: + - * on vectors, integer
 // &+ &- &<< &>> on the bit patterns, comparisons and `replacing(with:where:)` (blends). Avoided on
-// purpose: `.rounded()`, `pointwiseMin/Max`, `clamped`, int<->float conversions, `addingProduct`
-// (fma is a per-lane libm call when the target has no FMA) — these run lane by lane.
+// purpose: `.rounded()`, `pointwiseMin/Max`, `clamped`, int<->float conversions — these run lane by
+// lane. Multiply-adds go through `multiplied(by:adding:)`: one fused instruction in the AVX2 and
+// AVX-512 builds (which have FMA), a multiply and an add in the baseline build, where `addingProduct`
+// would be a libm call per lane. The results of the builds may therefore differ in the last bit.
 
 // exp(x), Float, ≤ 2 ulp over the whole range (measured max ≈ 1 ulp, see VectorExpTests).
 //   x is clamped to [-104, 89]: below -103.97 exp(x) < 2^-150 rounds to 0, above 88.72 it overflows;
@@ -22,24 +24,25 @@
 //   exp(x) = exp(r)·2^n1·2^n2 with n1 = n >> 1, n2 = n - n1: both factors are normal floats for every
 //   n in [-150, 128], so results in the subnormal range are rounded once (no flush to zero) and
 //   n = 128 overflows to inf correctly.
+@inline(__always)
 func vexp(_ x: SIMD16<Float>) -> SIMD16<Float> {
     typealias V = SIMD16<Float>
     typealias I = SIMD16<Int32>
     let xc = x.replacing(with: 89, where: x .> 89).replacing(with: -104, where: x .< -104)
 
     let magic: Float = 12_582_912                              // 1.5·2^23
-    let t = xc * 1.442_695_04 + magic                          // log2 e
+    let t = xc.multiplied(by: V(repeating: 1.442_695_04), adding: V(repeating: magic))  // log2 e
     let nf = t - magic
     let n = unsafeBitCast(t, to: I.self) &- I(repeating: 0x4B40_0000)
 
     let r = (xc - nf * 0.693_359_375) - nf * -2.121_944_40e-4
     let z = r * r
-    var p = r * 1.987_569_150_0e-4 + 1.398_199_950_7e-3
-    p = p * r + 8.333_451_907_3e-3
-    p = p * r + 4.166_579_589_4e-2
-    p = p * r + 1.666_666_545_9e-1
-    p = p * r + 5.000_000_120_1e-1
-    let y = (p * z + r) + 1
+    var p = r.multiplied(by: V(repeating: 1.987_569_150_0e-4), adding: V(repeating: 1.398_199_950_7e-3))
+    p = p.multiplied(by: r, adding: V(repeating: 8.333_451_907_3e-3))
+    p = p.multiplied(by: r, adding: V(repeating: 4.166_579_589_4e-2))
+    p = p.multiplied(by: r, adding: V(repeating: 1.666_666_545_9e-1))
+    p = p.multiplied(by: r, adding: V(repeating: 5.000_000_120_1e-1))
+    let y = p.multiplied(by: z, adding: r) + 1
 
     let n1 = n &>> 1
     let n2 = n &- n1
@@ -56,30 +59,31 @@ func vexp(_ x: SIMD16<Float>) -> SIMD16<Float> {
 //   exp(r) ≈ 1 + r + r²·Σ_{k=2..13} r^(k-2)/k!  (Taylor; the truncation error r^14/14! < 5e-18
 //   is far below half an ulp), evaluated by Horner.
 //   exp(x) = exp(r)·2^n1·2^n2, n1 = n >> 1, n2 = n - n1, both normal for n in [-1076, 1024].
+@inline(__always)
 func vexp(_ x: SIMD8<Double>) -> SIMD8<Double> {
     typealias V = SIMD8<Double>
     typealias I = SIMD8<Int64>
     let xc = x.replacing(with: 710, where: x .> 710).replacing(with: -746, where: x .< -746)
 
     let magic: Double = 6_755_399_441_055_744                  // 1.5·2^52
-    let t = xc * 1.442_695_040_888_963_407_36 + magic          // log2 e
+    let t = xc.multiplied(by: V(repeating: 1.442_695_040_888_963_407_36), adding: V(repeating: magic))  // log2 e
     let nf = t - magic
     let n = unsafeBitCast(t, to: I.self) &- I(repeating: 0x4338_0000_0000_0000)
 
     let r = (xc - nf * 6.931_471_803_691_238_164_90e-01) - nf * 1.908_214_929_270_587_700_02e-10
     let z = r * r
-    var p = r * (1.0 / 6_227_020_800) + (1.0 / 479_001_600)     // 1/13!, 1/12!
-    p = p * r + (1.0 / 39_916_800)                              // 1/11!
-    p = p * r + (1.0 / 3_628_800)
-    p = p * r + (1.0 / 362_880)
-    p = p * r + (1.0 / 40_320)
-    p = p * r + (1.0 / 5_040)
-    p = p * r + (1.0 / 720)
-    p = p * r + (1.0 / 120)
-    p = p * r + (1.0 / 24)
-    p = p * r + (1.0 / 6)
-    p = p * r + 0.5
-    let y = (p * z + r) + 1
+    var p = r.multiplied(by: V(repeating: 1.0 / 6_227_020_800), adding: V(repeating: 1.0 / 479_001_600))  // 1/13!, 1/12!
+    p = p.multiplied(by: r, adding: V(repeating: 1.0 / 39_916_800))  // 1/11!
+    p = p.multiplied(by: r, adding: V(repeating: 1.0 / 3_628_800))
+    p = p.multiplied(by: r, adding: V(repeating: 1.0 / 362_880))
+    p = p.multiplied(by: r, adding: V(repeating: 1.0 / 40_320))
+    p = p.multiplied(by: r, adding: V(repeating: 1.0 / 5_040))
+    p = p.multiplied(by: r, adding: V(repeating: 1.0 / 720))
+    p = p.multiplied(by: r, adding: V(repeating: 1.0 / 120))
+    p = p.multiplied(by: r, adding: V(repeating: 1.0 / 24))
+    p = p.multiplied(by: r, adding: V(repeating: 1.0 / 6))
+    p = p.multiplied(by: r, adding: V(repeating: 0.5))
+    let y = p.multiplied(by: z, adding: r) + 1
 
     let n1 = n &>> 1
     let n2 = n &- n1

@@ -1,0 +1,82 @@
+/// The vector loops every loss is built from, over one contiguous row of `n` values, as a protocol so
+/// that the kernels can call whichever build of them suits the CPU (see `SIMDLevel`).
+///
+/// The same source (Sources/LossKitRowMathBaseline) is compiled three times: for any x86-64 (SSE2),
+/// for AVX2 + FMA and for AVX-512, as the modules LossKitRowMathBaseline, LossKitRowMathAVX2 and
+/// LossKitRowMathAVX512. Each conforms its `RowKernels` enum to this protocol; the kernels pick one at
+/// load time. Conventions shared by every requirement:
+/// - a masked class is z = -inf: it adds 0 to every sum and gets a gradient of 0;
+/// - NaN propagates into sums and outputs (the max alone skips it: a NaN reaches the sum instead);
+/// - `out` may be the same memory as `z` (a gradient written in place): each z_j is read before
+///   out_j is written, and never read after;
+/// - reductions run in a fixed order, so a row's result depends only on its values and the build.
+public protocol RowMath {
+    /// Which build this is.
+    static var level: SIMDLevel { get }
+
+    /// max_j (z_j + b_j) over the values that are not NaN, b = 0 when `bias` is nil; -inf when there
+    /// are none.
+    static func max(_ z: UnsafePointer<Float>, bias: UnsafePointer<Float>?, _ n: Int) -> Float
+    static func max(_ z: UnsafePointer<Double>, bias: UnsafePointer<Double>?, _ n: Int) -> Double
+
+    /// Σ_j exp(z_j + b_j - shift), with b = 0 when `bias` is nil; when `out` is not nil, also writes
+    /// out_j = exp(z_j + b_j - shift).
+    static func sumExp(_ z: UnsafePointer<Float>, bias: UnsafePointer<Float>?, _ n: Int, shift: Float,
+                       storingInto out: UnsafeMutablePointer<Float>?) -> Double
+    static func sumExp(_ z: UnsafePointer<Double>, bias: UnsafePointer<Double>?, _ n: Int, shift: Double,
+                       storingInto out: UnsafeMutablePointer<Double>?) -> Double
+
+    /// out_j = scale·exp((z_j + b_j - max) - logSum) + linear·z_j   (the linear term is 0 where
+    /// z_j = -inf, and skipped when `linear` is 0): a scaled softmax, plus a multiple of the logits.
+    static func writeSoftmax(_ z: UnsafePointer<Float>, bias: UnsafePointer<Float>?, _ n: Int, max: Float,
+                             logSum: Float, scale: Float, linear: Float, into out: UnsafeMutablePointer<Float>)
+    static func writeSoftmax(_ z: UnsafePointer<Double>, bias: UnsafePointer<Double>?, _ n: Int, max: Double,
+                             logSum: Double, scale: Double, linear: Double, into out: UnsafeMutablePointer<Double>)
+
+    /// g_j = factor·g_j.
+    static func scale(_ g: UnsafeMutablePointer<Float>, _ n: Int, by factor: Float)
+    static func scale(_ g: UnsafeMutablePointer<Double>, _ n: Int, by factor: Double)
+
+    /// out_j = factor·z_j, and 0 where z_j = -inf.
+    static func writeLinear(_ z: UnsafePointer<Float>, _ n: Int, factor: Float, into out: UnsafeMutablePointer<Float>)
+    static func writeLinear(_ z: UnsafePointer<Double>, _ n: Int, factor: Double, into out: UnsafeMutablePointer<Double>)
+
+    /// Σ_j z_j² over the z_j that are not -inf.
+    static func sumSquares(_ z: UnsafePointer<Float>, _ n: Int) -> Double
+    static func sumSquares(_ z: UnsafePointer<Double>, _ n: Int) -> Double
+
+    /// True when every value is finite or -inf (no NaN, no +inf).
+    static func allBelowInfinity(_ z: UnsafePointer<Float>, _ n: Int) -> Bool
+    static func allBelowInfinity(_ z: UnsafePointer<Double>, _ n: Int) -> Bool
+
+    /// e^x and log x lane by lane, ≤ 2 ulp over the whole range (the building blocks, exposed for
+    /// their accuracy tests).
+    static func exp(_ x: SIMD16<Float>) -> SIMD16<Float>
+    static func exp(_ x: SIMD8<Double>) -> SIMD8<Double>
+    static func log(_ x: SIMD16<Float>) -> SIMD16<Float>
+}
+
+/// The instruction sets the row kernels are built for, in increasing order.
+public enum SIMDLevel: Int, Comparable, Sendable, CaseIterable {
+    /// Any x86-64 (SSE2), or another architecture's baseline.
+    case baseline = 0
+    /// x86-64 with AVX2 and FMA (Haswell, Zen 1 and later).
+    case avx2 = 1
+    /// x86-64 with AVX-512 F/BW/DQ/VL enabled by the OS (Skylake-SP, Zen 4 and later).
+    case avx512 = 2
+
+    public var name: String {
+        switch self {
+        case .baseline: "baseline"
+        case .avx2: "avx2"
+        case .avx512: "avx512"
+        }
+    }
+
+    public init?(name: String) {
+        guard let level = Self.allCases.first(where: { $0.name == name }) else { return nil }
+        self = level
+    }
+
+    public static func < (a: SIMDLevel, b: SIMDLevel) -> Bool { a.rawValue < b.rawValue }
+}

@@ -1,0 +1,1 @@
+../LossKitRowMathBaseline/LaneVector.swift

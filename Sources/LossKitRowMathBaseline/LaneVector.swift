@@ -1,0 +1,115 @@
+/// The lane-parallel operations the row loops and the vector exp need, as protocol requirements.
+///
+/// Why a protocol rather than generic `SIMD` code: in a function generic over `V: SIMD` the
+/// operators resolve to the standard library's generic implementations, which run lane by lane
+/// even after specialisation. Declared as requirements here, each one is witnessed by the concrete
+/// type's own operator (SIMD16<Float>, SIMD8<Double>), which lowers to packed instructions — so
+/// the row loops are written once, generically, and still compile to vector code. (The vector exp
+/// and log are written per concrete type instead: they need integer bit tricks too.)
+protocol LaneVector {
+    associatedtype Scalar: BinaryFloatingPoint
+    associatedtype Mask
+
+    init(repeating value: Scalar)
+    static func + (a: Self, b: Self) -> Self
+    static func - (a: Self, b: Self) -> Self
+    static func * (a: Self, b: Self) -> Self
+    static func += (a: inout Self, b: Self)
+    static func .> (a: Self, b: Self) -> Mask
+    static func .< (a: Self, b: Self) -> Mask
+    static func .== (a: Self, b: Self) -> Mask
+    /// self where `mask` is false, `other` where it is true.
+    func replacing(with other: Self, where mask: Mask) -> Self
+    static func anyLane(_ mask: Mask) -> Bool
+    /// self·b + c, one rounding (a fused multiply-add) in the builds that have FMA, two otherwise.
+    func multiplied(by b: Self, adding c: Self) -> Self
+    subscript(lane: Int) -> Scalar { get set }
+    static var scalarCount: Int { get }
+}
+
+extension LaneVector {
+    @inline(__always)
+    static func load(_ p: UnsafePointer<Scalar>, _ j: Int) -> Self {
+        UnsafeRawPointer(p + j).loadUnaligned(as: Self.self)
+    }
+
+    @inline(__always)
+    func store(_ p: UnsafeMutablePointer<Scalar>, _ j: Int) {
+        UnsafeMutableRawPointer(p + j).storeBytes(of: self, as: Self.self)
+    }
+
+    /// The `lanes` values at p + j, the other lanes set to `fill` (a row's last, partial vector).
+    @inline(__always)
+    static func load(_ p: UnsafePointer<Scalar>, _ j: Int, lanes: Int, fill: Scalar) -> Self {
+        if lanes == scalarCount { return load(p, j) }
+        var v = Self(repeating: fill)
+        for k in 0..<lanes { v[k] = p[j + k] }
+        return v
+    }
+
+    /// Stores the first `lanes` lanes at p + j.
+    @inline(__always)
+    func store(_ p: UnsafeMutablePointer<Scalar>, _ j: Int, lanes: Int) {
+        if lanes == Self.scalarCount { return store(p, j) }
+        for k in 0..<lanes { p[j + k] = self[k] }
+    }
+
+    /// Σ of the lanes in lane order, in Double.
+    @inline(__always)
+    var laneSum: Double {
+        var total: Double = 0
+        for k in 0..<Self.scalarCount { total += Double(self[k]) }
+        return total
+    }
+
+    /// Runs `body(j, lanes)` over a row of n values a vector at a time: whole vectors (lanes =
+    /// scalarCount), then one partial vector for the rest (a row never has a scalar tail).
+    @inline(__always)
+    static func sweep(_ n: Int, _ body: (_ j: Int, _ lanes: Int) -> Void) {
+        let width = scalarCount
+        var j = 0
+        while j + width <= n {
+            body(j, width)
+            j += width
+        }
+        if j < n { body(j, n - j) }
+    }
+}
+
+extension SIMD16: LaneVector where Scalar == Float {
+    @inline(__always) static func anyLane(_ mask: SIMDMask<SIMD16<Int32>>) -> Bool { any(mask) }
+    @inline(__always) func multiplied(by b: Self, adding c: Self) -> Self {
+        #if LOSSKIT_FMA
+        c.addingProduct(self, b)
+        #else
+        self * b + c
+        #endif
+    }
+}
+
+extension SIMD8: LaneVector where Scalar == Double {
+    @inline(__always) static func anyLane(_ mask: SIMDMask<SIMD8<Int64>>) -> Bool { any(mask) }
+    @inline(__always) func multiplied(by b: Self, adding c: Self) -> Self {
+        #if LOSSKIT_FMA
+        c.addingProduct(self, b)
+        #else
+        self * b + c
+        #endif
+    }
+}
+
+/// A float type with its row vector (64 bytes: 16 floats or 8 doubles) and vector exp.
+protocol VectorFloat: BinaryFloatingPoint {
+    associatedtype Vector: LaneVector where Vector.Scalar == Self
+    static func exp(_ x: Vector) -> Vector
+}
+
+extension Float: VectorFloat {
+    typealias Vector = SIMD16<Float>
+    @inline(__always) static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> { vexp(x) }
+}
+
+extension Double: VectorFloat {
+    typealias Vector = SIMD8<Double>
+    @inline(__always) static func exp(_ x: SIMD8<Double>) -> SIMD8<Double> { vexp(x) }
+}
