@@ -51,6 +51,17 @@ public struct Batch<T: KernelFloat> {
 
     /// Number of samples: N·d1·…·dk.
     public var samples: Int { count * inner }
+
+    /// The class index of a sample, -1 when it is ignored (class-index targets only).
+    @inline(__always)
+    func classIndex(of sample: Int) -> Int {
+        let y: Int64 = switch target {
+        case .int32(let t): Int64(t[sample])
+        case .int64(let t): t[sample]
+        case .probabilities: ignoreIndex
+        }
+        return y == ignoreIndex ? -1 : Int(y)
+    }
 }
 
 /// A batch of either float type, for code that dispatches once on the dtype.

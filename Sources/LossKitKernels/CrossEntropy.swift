@@ -1,6 +1,6 @@
 /// Softmax cross-entropy with PyTorch's `F.cross_entropy` semantics: class weights, label smoothing,
 /// probability targets, plus PaLM's z-loss.
-public struct CrossEntropy: RowLoss {
+public struct CrossEntropy: SoftmaxTargetLoss {
     /// ε: the target becomes (1-ε)·target + ε/C.
     public var labelSmoothing: Double
     /// λ: adds λ·lse² per sample.
@@ -36,8 +36,19 @@ public struct CrossEntropy: RowLoss {
     // leaves e_j in g; pass 3 scales g in place (in cache) to scale·(A + 2λ·a·lse)·e_j/Σe, then
     // subtracts scale·t_j where t_j ≠ 0. One exp per element, two reads of the logits.
 
+    // Without label smoothing a class-index target is of the softmax-target form (SoftmaxTargetLoss):
+    //   L = lse - z_y + λ·lse²,   ∂L/∂z_j = (1 + 2λ·lse)·p_j - [j = y],   times w_y.
+    public var isSoftmaxTarget: Bool { labelSmoothing == 0 }
+
+    public func sample(lse: Double, targetLogit: Double) -> SoftmaxSample {
+        SoftmaxSample(loss: lse - targetLogit + zLoss * lse * lse, pScale: 1 + 2 * zLoss * lse, targetScale: 1)
+    }
+
+    public func maskedSampleLoss() -> Double { .infinity }
+
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int, weight: UnsafePointer<T>?,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
+        if isSoftmaxTarget { return weightedRow(z, classes: classes, target: y, weight: weight, grad: grad, scale: scale) }
         let smoothing = labelSmoothing
         let wy = weight.map { Double($0[y]) } ?? 1
         let onTarget = (1 - smoothing) * wy              // the part of t_y from the hard target

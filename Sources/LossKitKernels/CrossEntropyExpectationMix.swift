@@ -1,6 +1,6 @@
 /// Cross-entropy mixed with the expectation loss on a schedule (seed 000, Battash, Wolf & Hazan):
 /// training shifts from cross-entropy toward 1 - p_y as progress t grows.
-public struct CrossEntropyExpectationMix: ClassIndexLoss {
+public struct CrossEntropyExpectationMix: SoftmaxTargetLoss {
     /// How α, the weight of the expectation term, moves over training progress.
     public var schedule: Schedule
     /// α at the current progress.
@@ -32,20 +32,14 @@ public struct CrossEntropyExpectationMix: ClassIndexLoss {
 
     // L = (1 - α)·(lse - z_y) + α·β·(1 - p_y)
     // ∂L/∂z_j = ((1 - α) + α·β·p_y)·(p_j - [j = y])     (both terms share the softmax)
-    // Passes 1-2 read z: max, Σ exp(z - max), exp(z - max) left in g. Pass 3 scales g in place.
-    public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
-                                    grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
-        let zy = z[y]  // read before a gradient written in place overwrites it
-        let lse = VectorRow.logSumExp(z, classes, storingInto: grad)
-        guard lse.hasFiniteInput else { zeroRow(grad, classes); return alpha == 1 ? beta : .infinity }
-        let lseValue = lse.value
-        let nll = lseValue - Double(zy)
+    // with p_y = exp(z_y - lse).
+    public func sample(lse: Double, targetLogit: Double) -> SoftmaxSample {
+        let nll = lse - targetLogit
         let py = Double.exp(-nll)
-        if let grad {
-            let g = Double(scale) * ((1 - alpha) + alpha * beta * py)
-            VectorRow.finishSoftmaxMinusTarget(grad, classes, lse, target: y, scale: g)
-        }
+        let g = (1 - alpha) + alpha * beta * py
         let crossEntropy = alpha == 1 ? 0 : (1 - alpha) * nll
-        return crossEntropy + alpha * beta * (1 - py)
+        return SoftmaxSample(loss: crossEntropy + alpha * beta * (1 - py), pScale: g, targetScale: g)
     }
+
+    public func maskedSampleLoss() -> Double { alpha == 1 ? beta : .infinity }
 }

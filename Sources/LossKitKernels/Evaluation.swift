@@ -25,3 +25,15 @@ extension RowLoss {
         try LossEngine.evaluate(configured, batch, nanPolicy: context.nanPolicy)
     }
 }
+
+/// Softmax-family losses also run W samples at a time where the layout allows (the more specific
+/// extension is the one each conformance picks).
+extension SoftmaxTargetLoss {
+    public func evaluate(_ batch: AnyBatch, context: EvaluationContext) throws(LossError) {
+        let configured = context.progress.map { at(progress: $0) } ?? self
+        switch batch {
+        case .float32(let b): try LossEngine.evaluate(softmax: configured, b, nanPolicy: context.nanPolicy)
+        case .float64(let b): try LossEngine.evaluate(softmax: configured, b, nanPolicy: context.nanPolicy)
+        }
+    }
+}

@@ -4,7 +4,7 @@ import Glibc
 
 /// Focal loss (Lin et al. 2017): cross-entropy down-weighted on well-classified samples. Its per-class
 /// α is the class weight vector.
-public struct Focal: ClassIndexLoss {
+public struct Focal: SoftmaxTargetLoss {
     public var gamma: Double
 
     public init(gamma: Double = 2) { self.gamma = gamma }
@@ -18,22 +18,15 @@ public struct Focal: ClassIndexLoss {
     // With p = p_y, ℓ = -log p = lse - z_y and u = 1 - p = -expm1(-ℓ) (accurate when p → 1):
     // L = u^γ·ℓ
     // ∂L/∂z_j = G·(p_j - [j = y]),   G = u^γ + γ·u^(γ-1)·p·ℓ   (the second term is 0 when u = 0 or p = 0)
-    // Passes 1-2 read z: max, Σ exp(z - max), exp(z - max) left in g. Pass 3 scales g in place to
-    // g_j = scale·G·(p_j - [j = y]).
-    public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
-                                    grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
-        let zy = z[y]  // read before a gradient written in place overwrites it
-        let lse = VectorRow.logSumExp(z, classes, storingInto: grad)
-        guard lse.hasFiniteInput else { zeroRow(grad, classes); return .infinity }
-        let lseValue = lse.value
-        let nll = lseValue - Double(zy)
+    public func sample(lse: Double, targetLogit: Double) -> SoftmaxSample {
+        let nll = lse - targetLogit
         let u = -expm1(-nll)
         let p = 1 - u
         let focus = Glibc.pow(u, gamma)
-        if let grad {
-            let slope = u > 0 && p > 0 ? gamma * Glibc.pow(u, gamma - 1) * p * nll : 0  // p·ℓ → 0 as p → 0
-            VectorRow.finishSoftmaxMinusTarget(grad, classes, lse, target: y, scale: Double(scale) * (focus + slope))
-        }
-        return nll == .infinity ? (focus == 0 ? 0 : .infinity) : focus * nll
+        let slope = u > 0 && p > 0 ? gamma * Glibc.pow(u, gamma - 1) * p * nll : 0  // p·ℓ → 0 as p → 0
+        let loss = nll == .infinity ? (focus == 0 ? 0 : .infinity) : focus * nll
+        return SoftmaxSample(loss: loss, pScale: focus + slope, targetScale: focus + slope)
     }
+
+    public func maskedSampleLoss() -> Double { .infinity }
 }

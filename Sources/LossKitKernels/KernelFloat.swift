@@ -26,6 +26,12 @@ public protocol KernelFloat: BinaryFloatingPoint, Sendable {
     static func rowWriteLinear(_ z: UnsafePointer<Self>, _ n: Int, factor: Self, into out: UnsafeMutablePointer<Self>)
     static func rowSumSquares(_ z: UnsafePointer<Self>, _ n: Int) -> Double
     static func rowAllBelowInfinity(_ z: UnsafePointer<Self>, _ n: Int) -> Bool
+    static func columnSoftmax(_ z: UnsafePointer<Self>, stride: Int, classes: Int, bias: UnsafePointer<Self>?,
+                              storingInto out: UnsafeMutablePointer<Self>?, max: UnsafeMutablePointer<Self>,
+                              sum: UnsafeMutablePointer<Double>, logSum: UnsafeMutablePointer<Double>)
+    static func columnScale(_ g: UnsafeMutablePointer<Self>, stride: Int, classes: Int, by factor: UnsafePointer<Self>)
+    /// Samples per column block (one vector of lanes).
+    static var columnWidth: Int { get }
 }
 
 extension Float: KernelFloat {
@@ -47,6 +53,16 @@ extension Double: KernelFloat {
 /// Both float types forward the row loops to the dispatched build; `RowMath` declares an overload per
 /// type, which these generic bodies pick through `Self`.
 extension KernelFloat where Self == Float {
+    public static var columnWidth: Int { SIMDDispatch.rowMath.floatColumnWidth }
+    public static func columnSoftmax(_ z: UnsafePointer<Self>, stride: Int, classes: Int, bias: UnsafePointer<Self>?,
+                                     storingInto out: UnsafeMutablePointer<Self>?, max: UnsafeMutablePointer<Self>,
+                                     sum: UnsafeMutablePointer<Double>, logSum: UnsafeMutablePointer<Double>) {
+        SIMDDispatch.rowMath.columnSoftmax(z, stride: stride, classes: classes, bias: bias, storingInto: out, max: max,
+                                           sum: sum, logSum: logSum)
+    }
+    public static func columnScale(_ g: UnsafeMutablePointer<Self>, stride: Int, classes: Int, by factor: UnsafePointer<Self>) {
+        SIMDDispatch.rowMath.columnScale(g, stride: stride, classes: classes, by: factor)
+    }
     public static func rowMax(_ z: UnsafePointer<Self>, bias: UnsafePointer<Self>?, _ n: Int) -> Self {
         SIMDDispatch.rowMath.max(z, bias: bias, n)
     }
@@ -71,6 +87,16 @@ extension KernelFloat where Self == Float {
 }
 
 extension KernelFloat where Self == Double {
+    public static var columnWidth: Int { SIMDDispatch.rowMath.doubleColumnWidth }
+    public static func columnSoftmax(_ z: UnsafePointer<Self>, stride: Int, classes: Int, bias: UnsafePointer<Self>?,
+                                     storingInto out: UnsafeMutablePointer<Self>?, max: UnsafeMutablePointer<Self>,
+                                     sum: UnsafeMutablePointer<Double>, logSum: UnsafeMutablePointer<Double>) {
+        SIMDDispatch.rowMath.columnSoftmax(z, stride: stride, classes: classes, bias: bias, storingInto: out, max: max,
+                                           sum: sum, logSum: logSum)
+    }
+    public static func columnScale(_ g: UnsafeMutablePointer<Self>, stride: Int, classes: Int, by factor: UnsafePointer<Self>) {
+        SIMDDispatch.rowMath.columnScale(g, stride: stride, classes: classes, by: factor)
+    }
     public static func rowMax(_ z: UnsafePointer<Self>, bias: UnsafePointer<Self>?, _ n: Int) -> Self {
         SIMDDispatch.rowMath.max(z, bias: bias, n)
     }

@@ -1,6 +1,6 @@
 /// Logit-adjusted cross-entropy (Menon et al. 2021): cross-entropy of z + τ·log π, for long-tailed
 /// data with class priors π.
-public struct LogitAdjusted: ClassIndexLoss {
+public struct LogitAdjusted: SoftmaxTargetLoss {
     public var tau: Double
     /// τ·log π_j, precomputed when the parameters are set.
     public var offsets: [Double]
@@ -15,7 +15,7 @@ public struct LogitAdjusted: ClassIndexLoss {
 
     /// The offsets in the batch's type (`check` made sure there is one per class).
     @inline(__always)
-    private func withOffsets<T: KernelFloat, R>(_ body: (UnsafePointer<T>) -> R) -> R {
+    public func withBias<T: KernelFloat, R>(_ body: (UnsafePointer<T>?) -> R) -> R {
         if T.self == Float.self {
             return floatOffsets.withUnsafeBufferPointer { body(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: T.self)) }
         }
@@ -40,15 +40,9 @@ public struct LogitAdjusted: ClassIndexLoss {
     }
 
     // a_j = z_j + τ·log π_j,  L = lse(a) - a_y,  ∂L/∂z_j = softmax(a)_j - [j = y]
-    // Passes 1-2 read z: max of a, Σ exp(a - max), exp(a - max) left in g. Pass 3 scales g in place.
-    public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
-                                    grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
-        let zy = Double(z[y])  // read before a gradient written in place overwrites it
-        let lse = withOffsets { (offset: UnsafePointer<T>) in
-            VectorRow.logSumExp(z, classes, bias: offset, storingInto: grad)
-        }
-        guard lse.hasFiniteInput else { zeroRow(grad, classes); return .infinity }
-        if let grad { VectorRow.finishSoftmaxMinusTarget(grad, classes, lse, target: y, scale: Double(scale)) }
-        return lse.value - (zy + offsets[y])
+    public func sample(lse: Double, targetLogit: Double) -> SoftmaxSample {
+        SoftmaxSample(loss: lse - targetLogit, pScale: 1, targetScale: 1)
     }
+
+    public func maskedSampleLoss() -> Double { .infinity }
 }

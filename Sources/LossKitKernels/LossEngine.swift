@@ -12,24 +12,39 @@ public enum LossEngine {
 
     public static func evaluate<L: RowLoss, T: KernelFloat>(_ loss: L, _ batch: Batch<T>,
                                                             nanPolicy: NaNPolicy) throws(LossError) {
+        try evaluate(loss, batch, nanPolicy: nanPolicy, columns: nil as NoColumnKernel?)
+    }
+
+    /// As `evaluate`, running class-index samples W at a time through the softmax column kernel where
+    /// the layout allows (see `ColumnLayout`).
+    public static func evaluate<L: SoftmaxTargetLoss, T: KernelFloat>(softmax loss: L, _ batch: Batch<T>,
+                                                                      nanPolicy: NaNPolicy) throws(LossError) {
+        try evaluate(loss, batch, nanPolicy: nanPolicy, columns: loss.isSoftmaxTarget ? loss : nil)
+    }
+
+    private static func evaluate<L: RowLoss, K: ColumnKernel, T: KernelFloat>(_ loss: L, _ batch: Batch<T>,
+                                                                              nanPolicy: NaNPolicy,
+                                                                              columns: K?) throws(LossError) {
         try loss.check(classes: batch.classes)
         try BatchValidation.checkWeights(batch)
         try BatchValidation.checkDLoss(batch)
         if nanPolicy == .error { try BatchValidation.checkLogits(batch) }
-        let classes = batch.classes
+        let classes = batch.classes, ignoreIndex = batch.ignoreIndex
         switch batch.target {
         case .int32(let target):
             let denominator = try BatchValidation.checkIndices(batch, target)
-            run(batch, denominator: denominator, rows: RowAccess(batch), parallel: loss.isThreadSafe) { z, g, scale, row, _ in
+            run(batch, denominator: denominator, rows: RowAccess(batch), parallel: loss.isThreadSafe,
+                columns: columns) { z, g, scale, row, _ in
                 let y = Int64(target[row])
-                if y == batch.ignoreIndex { return nil }
+                if y == ignoreIndex { return nil }
                 return loss.row(z, classes: classes, target: Int(y), weight: batch.weight, grad: g, scale: scale)
             }
         case .int64(let target):
             let denominator = try BatchValidation.checkIndices(batch, target)
-            run(batch, denominator: denominator, rows: RowAccess(batch), parallel: loss.isThreadSafe) { z, g, scale, row, _ in
+            run(batch, denominator: denominator, rows: RowAccess(batch), parallel: loss.isThreadSafe,
+                columns: columns) { z, g, scale, row, _ in
                 let y = target[row]
-                if y == batch.ignoreIndex { return nil }
+                if y == ignoreIndex { return nil }
                 return loss.row(z, classes: classes, target: Int(y), weight: batch.weight, grad: g, scale: scale)
             }
         case .probabilities(let q):
@@ -39,7 +54,8 @@ public enum LossEngine {
             try BatchValidation.checkProbabilities(batch, q)
             // Strided target rows are gathered into the scratch space after the logits' and gradient's rows.
             let access = RowAccess(batch, extraScratch: classes), inner = batch.inner
-            run(batch, denominator: Double(batch.samples), rows: access, parallel: loss.isThreadSafe) { z, g, scale, row, scratch in
+            run(batch, denominator: Double(batch.samples), rows: access, parallel: loss.isThreadSafe,
+                columns: nil as NoColumnKernel?) { z, g, scale, row, scratch in
                 var qRow = q + row * classes
                 if !access.isContiguous {
                     let target = scratch + 2 * classes, base = access.base(row)
@@ -55,10 +71,11 @@ public enum LossEngine {
     /// or nil for an ignored sample (loss 0, gradient row 0).
     typealias SampleKernel<T> = (UnsafePointer<T>, UnsafeMutablePointer<T>?, T, Int, UnsafeMutablePointer<T>) -> Double?
 
-    /// Runs `sample` over every sample of the batch and writes the reduced loss.
-    /// `denominator` is the mean's divisor (Σ sample weights not ignored).
-    private static func run<T: KernelFloat>(_ batch: Batch<T>, denominator: Double, rows: RowAccess<T>,
-                                            parallel: Bool, _ sample: SampleKernel<T>) {
+    /// Runs `sample` over every sample of the batch — or, where `columns` is given and the layout
+    /// allows, its kernel over W samples at a time (class-index targets only) — and writes the reduced
+    /// loss. `denominator` is the mean's divisor (Σ sample weights not ignored).
+    private static func run<T: KernelFloat, K: ColumnKernel>(_ batch: Batch<T>, denominator: Double, rows: RowAccess<T>,
+                                                             parallel: Bool, columns: K?, _ sample: SampleKernel<T>) {
         let samples = batch.samples, classes = batch.classes
         let reduction = batch.reduction
         let upstream = batch.dloss.map { Double($0[0]) } ?? 1
@@ -68,24 +85,50 @@ public enum LossEngine {
         case .sum: upstream
         case .none: 0
         }
-        let plan = Threading.plan(rows: samples, rowCost: classes)
+        @inline(__always) func scale(_ row: Int) -> T {
+            T(reduction == .none ? (batch.dloss.map { Double($0[row]) } ?? 1) : sharedScale)
+        }
+        let layout = columns == nil ? nil : ColumnLayout(batch, width: T.columnWidth)
+        let plan = Threading.plan(rows: samples, rowCost: classes, multipleOf: layout?.width ?? 1)
 
         withUnsafeTemporaryAllocation(of: Double.self, capacity: max(1, plan.chunks)) { partials in
             Threading.forEachChunk(plan.chunks, parallel: parallel) { chunk in
-                var total: Double = 0
-                rows.withScratch { scratch in
-                    for row in plan.rows(of: chunk, total: samples) {
-                        let scale = T(reduction == .none ? (batch.dloss.map { Double($0[row]) } ?? 1) : sharedScale)
-                        let z = rows.gather(row, into: scratch)
-                        let g = rows.gradientRow(row, scratch: scratch)
-                        let value = sample(z, g, scale, row, scratch)
-                        if value == nil { zeroRow(g, classes) }
-                        rows.scatter(row, from: g)
-                        let sampleLoss = value ?? 0
+                let range = plan.rows(of: chunk, total: samples)
+                // The chunk's samples in order; returns the sum of their losses (0 for reduction none,
+                // which writes each one). Local to one call, so the running sum stays in a register.
+                @inline(__always) func runRows(_ columnScratch: ColumnLayout<T>.Scratch?) -> Double {
+                    var total: Double = 0
+                    @inline(__always) func record(_ row: Int, _ sampleLoss: Double) {
                         if reduction == .none { batch.loss[row] = T(sampleLoss) } else { total += sampleLoss }
                     }
+                    rows.withScratch { scratch in
+                        var row = range.lowerBound
+                        while row < range.upperBound {
+                            if let layout, let columns, let cs = columnScratch, layout.startsBlock(at: row, end: range.upperBound) {
+                                let (z, g, stride) = layout.load(row, logits: batch.logits, grad: batch.grad, cs)
+                                for k in 0..<layout.width {
+                                    cs.targets[k] = batch.classIndex(of: row + k)
+                                    cs.scales[k] = scale(row + k)
+                                }
+                                columns.columns(z, g, stride: stride, classes: classes, weight: batch.weight,
+                                                targets: cs.targets, scales: cs.scales, losses: cs.losses)
+                                layout.store(row, grad: batch.grad, cs)
+                                for k in 0..<layout.width { record(row + k, cs.losses[k]) }
+                                row += layout.width
+                                continue
+                            }
+                            let z = rows.gather(row, into: scratch)
+                            let g = rows.gradientRow(row, scratch: scratch)
+                            let value = sample(z, g, scale(row), row, scratch)
+                            if value == nil { zeroRow(g, classes) }
+                            rows.scatter(row, from: g)
+                            record(row, value ?? 0)
+                            row += 1
+                        }
+                    }
+                    return total
                 }
-                partials[chunk] = total
+                partials[chunk] = if let layout { layout.withScratch { runRows($0) } } else { runRows(nil) }
             }
             guard reduction != .none else { return }
             var total: Double = 0

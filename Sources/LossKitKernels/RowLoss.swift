@@ -46,6 +46,14 @@ extension ClassIndexLoss {
     @inline(__always)
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target: Int, weight: UnsafePointer<T>?,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
+        weightedRow(z, classes: classes, target: target, weight: weight, grad: grad, scale: scale)
+    }
+
+    /// The weighted row from the unweighted one (also for conformers that define `row(…weight:…)`
+    /// themselves and fall back to it).
+    @inline(__always)
+    func weightedRow<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target: Int, weight: UnsafePointer<T>?,
+                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
         let w = weight?[target] ?? 1
         let loss = row(z, classes: classes, target: target, grad: grad, scale: scale * w)
         return w == 0 ? 0 : Double(w) * loss

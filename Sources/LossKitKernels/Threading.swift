@@ -30,11 +30,13 @@ public enum Threading {
     /// Elements of work per chunk that make a thread hand-off worth it.
     static let elementsPerChunk = 1 << 15
 
-    /// Rows per chunk and chunk count for `rows` rows of `rowCost` elements each.
-    static func plan(rows: Int, rowCost: Int, maxChunks: Int = maxChunks) -> Plan {
+    /// Rows per chunk and chunk count for `rows` rows of `rowCost` elements each; rows per chunk is a
+    /// multiple of `multipleOf` (the column blocks' width, so that chunks do not split blocks).
+    static func plan(rows: Int, rowCost: Int, maxChunks: Int = maxChunks, multipleOf unit: Int = 1) -> Plan {
         guard rows > 0 else { return Plan(rowsPerChunk: 1, chunks: 0) }
         var perChunk = max(1, elementsPerChunk / max(1, rowCost))
         if (rows + perChunk - 1) / perChunk > maxChunks { perChunk = (rows + maxChunks - 1) / maxChunks }
+        perChunk = (perChunk + unit - 1) / unit * unit
         return Plan(rowsPerChunk: perChunk, chunks: (rows + perChunk - 1) / perChunk)
     }
 

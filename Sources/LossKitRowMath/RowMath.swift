@@ -10,7 +10,7 @@
 /// - `out` may be the same memory as `z` (a gradient written in place): each z_j is read before
 ///   out_j is written, and never read after;
 /// - reductions run in a fixed order, so a row's result depends only on its values and the build.
-public protocol RowMath {
+public protocol RowMath: SendableMetatype {
     /// Which build this is.
     static var level: SIMDLevel { get }
 
@@ -48,6 +48,29 @@ public protocol RowMath {
     /// True when every value is finite or -inf (no NaN, no +inf).
     static func allBelowInfinity(_ z: UnsafePointer<Float>, _ n: Int) -> Bool
     static func allBelowInfinity(_ z: UnsafePointer<Double>, _ n: Int) -> Bool
+
+    // Columns: W samples at once, one per lane (W = 16 floats or 8 doubles, one vector), sample k's
+    // class j at z[j·stride + k] — the layout of an (N, C, d1..dk) batch, where consecutive positions
+    // of a class are contiguous, and of a transposed block of (N, C) rows.
+
+    /// For each lane k: max_k = max_j (z_jk + b_j), sum_k = Σ_j exp(z_jk + b_j - max_k) and
+    /// logSum_k = log sum_k (in the lanes' precision), written to `max`, `sum` and `logSum` (W values
+    /// each); when `out` is not nil, also out[j·stride + k] = exp(z_jk + b_j - max_k). A lane whose
+    /// classes are all -inf gets max -inf and sum 0; NaN as for rows.
+    static func columnSoftmax(_ z: UnsafePointer<Float>, stride: Int, classes: Int, bias: UnsafePointer<Float>?,
+                              storingInto out: UnsafeMutablePointer<Float>?, max: UnsafeMutablePointer<Float>,
+                              sum: UnsafeMutablePointer<Double>, logSum: UnsafeMutablePointer<Double>)
+    static func columnSoftmax(_ z: UnsafePointer<Double>, stride: Int, classes: Int, bias: UnsafePointer<Double>?,
+                              storingInto out: UnsafeMutablePointer<Double>?, max: UnsafeMutablePointer<Double>,
+                              sum: UnsafeMutablePointer<Double>, logSum: UnsafeMutablePointer<Double>)
+
+    /// g[j·stride + k] = factor_k·g[j·stride + k] for every class j and lane k (factor: W values).
+    static func columnScale(_ g: UnsafeMutablePointer<Float>, stride: Int, classes: Int, by factor: UnsafePointer<Float>)
+    static func columnScale(_ g: UnsafeMutablePointer<Double>, stride: Int, classes: Int, by factor: UnsafePointer<Double>)
+
+    /// The lanes of one column vector: 16 for Float, 8 for Double.
+    static var floatColumnWidth: Int { get }
+    static var doubleColumnWidth: Int { get }
 
     /// e^x and log x lane by lane, ≤ 2 ulp over the whole range (the building blocks, exposed for
     /// their accuracy tests).

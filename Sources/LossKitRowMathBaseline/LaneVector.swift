@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The lane-parallel operations the row loops and the vector exp need, as protocol requirements.
 ///
 /// Why a protocol rather than generic `SIMD` code: in a function generic over `V: SIMD` the
@@ -102,14 +106,23 @@ extension SIMD8: LaneVector where Scalar == Double {
 protocol VectorFloat: BinaryFloatingPoint {
     associatedtype Vector: LaneVector where Vector.Scalar == Self
     static func exp(_ x: Vector) -> Vector
+    /// log of each lane, as Doubles into out[0..<lanes] (vlog for Float; Double has no vector log).
+    static func log(_ x: Vector, into out: UnsafeMutablePointer<Double>)
 }
 
 extension Float: VectorFloat {
     typealias Vector = SIMD16<Float>
     @inline(__always) static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> { vexp(x) }
+    @inline(__always) static func log(_ x: SIMD16<Float>, into out: UnsafeMutablePointer<Double>) {
+        let y = vlog(x)
+        for lane in 0..<16 { out[lane] = Double(y[lane]) }
+    }
 }
 
 extension Double: VectorFloat {
     typealias Vector = SIMD8<Double>
     @inline(__always) static func exp(_ x: SIMD8<Double>) -> SIMD8<Double> { vexp(x) }
+    @inline(__always) static func log(_ x: SIMD8<Double>, into out: UnsafeMutablePointer<Double>) {
+        for lane in 0..<8 { out[lane] = Glibc.log(x[lane]) }
+    }
 }

@@ -56,6 +56,27 @@ public enum RowKernels: RowMath {
     public static func allBelowInfinity(_ z: UnsafePointer<Float>, _ n: Int) -> Bool { rowAllBelowInfinity(z, n) }
     public static func allBelowInfinity(_ z: UnsafePointer<Double>, _ n: Int) -> Bool { rowAllBelowInfinity(z, n) }
 
+    public static func columnSoftmax(_ z: UnsafePointer<Float>, stride: Int, classes: Int, bias: UnsafePointer<Float>?,
+                                     storingInto out: UnsafeMutablePointer<Float>?, max: UnsafeMutablePointer<Float>,
+                                     sum: UnsafeMutablePointer<Double>, logSum: UnsafeMutablePointer<Double>) {
+        columnSoftmaxBlock(z, stride: stride, classes: classes, bias: bias, storingInto: out, max: max, sum: sum, logSum: logSum)
+    }
+    public static func columnSoftmax(_ z: UnsafePointer<Double>, stride: Int, classes: Int, bias: UnsafePointer<Double>?,
+                                     storingInto out: UnsafeMutablePointer<Double>?, max: UnsafeMutablePointer<Double>,
+                                     sum: UnsafeMutablePointer<Double>, logSum: UnsafeMutablePointer<Double>) {
+        columnSoftmaxBlock(z, stride: stride, classes: classes, bias: bias, storingInto: out, max: max, sum: sum, logSum: logSum)
+    }
+
+    public static func columnScale(_ g: UnsafeMutablePointer<Float>, stride: Int, classes: Int, by factor: UnsafePointer<Float>) {
+        columnScaleBlock(g, stride: stride, classes: classes, by: factor)
+    }
+    public static func columnScale(_ g: UnsafeMutablePointer<Double>, stride: Int, classes: Int, by factor: UnsafePointer<Double>) {
+        columnScaleBlock(g, stride: stride, classes: classes, by: factor)
+    }
+
+    public static var floatColumnWidth: Int { Float.Vector.scalarCount }
+    public static var doubleColumnWidth: Int { Double.Vector.scalarCount }
+
     public static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> { vexp(x) }
     public static func exp(_ x: SIMD8<Double>) -> SIMD8<Double> { vexp(x) }
     public static func log(_ x: SIMD16<Float>) -> SIMD16<Float> { vlog(x) }
@@ -199,5 +220,47 @@ extension RowKernels {
             bad = one.replacing(with: bad, where: V.load(z, j, lanes: lanes, fill: 0) .< infinity)
         }
         return !V.anyLane(bad .> zero)
+    }
+
+    // The column loops: the same passes as the row loops, with the class axis walked by `stride` and
+    // every lane its own sample (its own max and sum). A lane that is all -inf is shifted by 0 instead
+    // of -inf, so its terms are exp(-inf) = 0 rather than NaN.
+    @inline(__always)
+    static func columnSoftmaxBlock<T: VectorFloat>(_ z: UnsafePointer<T>, stride: Int, classes: Int, bias: UnsafePointer<T>?,
+                                                   storingInto out: UnsafeMutablePointer<T>?, max: UnsafeMutablePointer<T>,
+                                                   sum: UnsafeMutablePointer<Double>, logSum: UnsafeMutablePointer<Double>) {
+        typealias V = T.Vector
+        let negativeInfinity = V(repeating: -.infinity)
+        @inline(__always) func logit(_ j: Int) -> V {
+            let x = V.load(z, j * stride)
+            return bias.map { x + V(repeating: $0[j]) } ?? x
+        }
+        var largest = negativeInfinity
+        for j in 0..<classes {
+            let x = logit(j)
+            largest = largest.replacing(with: x, where: x .> largest)
+        }
+        let shift = largest.replacing(with: V(repeating: 0), where: largest .== negativeInfinity)
+        var total = V(repeating: 0)
+        if let out {
+            for j in 0..<classes {
+                let e = T.exp(logit(j) - shift)
+                e.store(out, j * stride)
+                total += e
+            }
+        } else {
+            for j in 0..<classes { total += T.exp(logit(j) - shift) }
+        }
+        largest.store(max, 0)
+        for lane in 0..<V.scalarCount { sum[lane] = Double(total[lane]) }
+        T.log(total, into: logSum)
+    }
+
+    @inline(__always)
+    static func columnScaleBlock<T: VectorFloat>(_ g: UnsafeMutablePointer<T>, stride: Int, classes: Int,
+                                                 by factor: UnsafePointer<T>) {
+        typealias V = T.Vector
+        let f = V.load(factor, 0)
+        for j in 0..<classes { (V.load(UnsafePointer(g), j * stride) * f).store(g, j * stride) }
     }
 }

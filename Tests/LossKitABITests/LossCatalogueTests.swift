@@ -10,7 +10,10 @@ import LossKitABI
 import XCTest
 
 final class LossCatalogueTests: XCTestCase {
-    static let layouts: [[Int64]] = [[5, 4], [3, 4, 2, 3]]  // (N, C) and (N, C, d1, d2)
+    // (N, C) and (N, C, d1, d2) on the row kernel, and two shapes that also take the column kernel
+    // (ColumnLayout: W = 16 float32 / 8 float64 samples per block) with leftovers on the row kernel:
+    // (N, C) with few classes and N past two blocks, and (N, C, d) with d past one block.
+    static let layouts: [[Int64]] = [[5, 4], [3, 4, 2, 3], [18, 4], [2, 4, 17]]
     static let reductions: [lk_reduction] = [LK_REDUCTION_NONE, LK_REDUCTION_MEAN, LK_REDUCTION_SUM]
 
     override class func tearDown() {

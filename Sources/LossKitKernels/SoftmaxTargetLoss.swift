@@ -1,0 +1,145 @@
+/// One sample's share of a softmax-family loss: its loss and the two coefficients of its gradient,
+/// ∂L/∂z_j = pScale·p_j - targetScale·[j = y].
+public struct SoftmaxSample {
+    public var loss: Double
+    public var pScale: Double
+    public var targetScale: Double
+
+    public init(loss: Double, pScale: Double, targetScale: Double) {
+        self.loss = loss
+        self.pScale = pScale
+        self.targetScale = targetScale
+    }
+}
+
+/// A loss of a class-index target that sees the logits only through lse = log Σ_j exp(z_j + b_j) and
+/// the target's a_y = z_y + b_y (b: an optional per-class bias, 0 for most), weighted by the target's
+/// class weight w_y. Its gradient is then pScale·p - targetScale·onehot(y), with p = softmax(z + b),
+/// so one kernel serves every such loss, on rows and on columns: a conformer writes only `sample`.
+///
+/// The row kernel reads z twice (the max; Σ exp, leaving exp(z + b - max) in the gradient) and
+/// scales the gradient in place. The column kernel does the same for W samples at once, one per lane,
+/// where the batch's layout puts consecutive samples of a class side by side ((N, C, d…) batches), or
+/// for small C after a transpose (see LossEngine).
+public protocol SoftmaxTargetLoss: ClassIndexLoss, ColumnKernel {
+    /// The unweighted loss and gradient coefficients of a sample, from lse and a_y. A masked target
+    /// (a_y = -inf) gives lse - a_y = +inf.
+    func sample(lse: Double, targetLogit: Double) -> SoftmaxSample
+
+    /// The unweighted loss of a sample whose every class is masked (-inf); its gradient is 0.
+    func maskedSampleLoss() -> Double
+
+    /// Runs `body` with b in the batch's type, or nil when the loss has no bias.
+    func withBias<T: KernelFloat, R>(_ body: (UnsafePointer<T>?) -> R) -> R
+
+    /// False when this configuration is not of the softmax-target form (the engine then runs `row`).
+    var isSoftmaxTarget: Bool { get }
+}
+
+extension SoftmaxTargetLoss {
+    public func withBias<T: KernelFloat, R>(_ body: (UnsafePointer<T>?) -> R) -> R { body(nil) }
+    public var isSoftmaxTarget: Bool { true }
+
+    /// w·loss, 0 for a weight of 0 whatever the loss (an infinite loss of a sample that does not count).
+    @inline(__always)
+    func weighted(_ loss: Double, _ weight: Double) -> Double { weight == 0 ? 0 : weight * loss }
+
+    /// The unweighted row kernel of `ClassIndexLoss` (the host applies w_y through `scale`).
+    @inline(__always)
+    public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
+                                    grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
+        withBias { (bias: UnsafePointer<T>?) in
+            let targetLogit = Double(z[y]) + (bias.map { Double($0[y]) } ?? 0)  // before g overwrites z
+            // Passes 1-2: max, Σ exp(z + b - max), exp(z + b - max) left in g.
+            let lse = VectorRow.logSumExp(z, classes, bias: bias, storingInto: grad)
+            guard lse.hasFiniteInput else {
+                zeroRow(grad, classes)
+                return maskedSampleLoss()
+            }
+            let terms = sample(lse: lse.value, targetLogit: targetLogit)
+            // Pass 3, in cache: g = scale·(pScale·p - targetScale·onehot(y)).
+            if let grad {
+                let py = Double(grad[y]) / lse.sum
+                VectorRow.finishSoftmax(grad, classes, lse, scale: Double(scale) * terms.pScale)
+                grad[y] = T(Double(scale) * (terms.pScale * py - terms.targetScale))
+            }
+            return terms.loss
+        }
+    }
+
+    /// The column kernel: W samples, lane k's class j at z[j·stride + k] (the gradient likewise in g,
+    /// which may be z). `targets[k]` is lane k's class, or -1 when the sample is ignored; `scales[k]`
+    /// its gradient scale (dloss, 1/Σw for the mean); writes each lane's weighted loss to `losses[k]`
+    /// (0 when ignored).
+    @inline(__always)
+    public func columns<T: KernelFloat>(_ z: UnsafePointer<T>, _ g: UnsafeMutablePointer<T>?, stride: Int, classes: Int,
+                                        weight: UnsafePointer<T>?, targets: UnsafePointer<Int>, scales: UnsafePointer<T>,
+                                        losses: UnsafeMutablePointer<Double>) {
+        @inline(__always) func targetOf(_ k: Int) -> Int? { targets[k] < 0 ? nil : targets[k] }
+        let width = T.columnWidth
+        withUnsafeTemporaryAllocation(of: T.self, capacity: 2 * width) { lanes in
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: 4 * width) { doubles in
+                withBias { (bias: UnsafePointer<T>?) in
+                    let max = lanes.baseAddress!, factor = max + width
+                    let sum = doubles.baseAddress!, logSum = sum + width, targetLogit = logSum + width
+                    let targetEntry = targetLogit + width
+                    // Every lane's a_y, before g overwrites z.
+                    for k in 0..<width {
+                        guard let y = targetOf(k) else { continue }
+                        targetLogit[k] = Double(z[y * stride + k]) + (bias.map { Double($0[y]) } ?? 0)
+                    }
+                    T.columnSoftmax(z, stride: stride, classes: classes, bias: bias, storingInto: g, max: max, sum: sum,
+                                    logSum: logSum)
+                    // A lane whose classes are all masked: loss as the loss says, gradient 0.
+                    @inline(__always) func isMasked(_ k: Int) -> Bool { !(max[k] > -.infinity) && !sum[k].isNaN }
+                    for k in 0..<width {
+                        factor[k] = 0
+                        guard let y = targetOf(k) else { losses[k] = 0; continue }
+                        let w = weight.map { Double($0[y]) } ?? 1
+                        if isMasked(k) {
+                            losses[k] = weighted(maskedSampleLoss(), w)
+                            continue
+                        }
+                        let terms = sample(lse: Double(max[k]) + logSum[k], targetLogit: targetLogit[k])
+                        losses[k] = weighted(terms.loss, w)
+                        let scale = Double(scales[k]) * w, inverseSum = 1 / sum[k]
+                        factor[k] = T(scale * terms.pScale * inverseSum)
+                        if let g {
+                            let py = Double(g[y * stride + k]) * inverseSum
+                            targetEntry[k] = scale * (terms.pScale * py - terms.targetScale)
+                        }
+                    }
+                    guard let g else { return }
+                    T.columnScale(g, stride: stride, classes: classes, by: UnsafePointer(factor))
+                    for k in 0..<width {
+                        if let y = targetOf(k) {
+                            if !isMasked(k) { g[y * stride + k] = T(targetEntry[k]) }
+                        } else if sum[k].isNaN {  // an ignored sample's gradient is 0, even from a NaN row
+                            for j in 0..<classes { g[j * stride + k] = 0 }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A kernel over W samples at once (see `SoftmaxTargetLoss.columns` for the contract), which the
+/// engine calls where the layout allows (`ColumnLayout`).
+public protocol ColumnKernel {
+    /// False when this configuration cannot run on columns.
+    var isSoftmaxTarget: Bool { get }
+
+    func columns<T: KernelFloat>(_ z: UnsafePointer<T>, _ g: UnsafeMutablePointer<T>?, stride: Int, classes: Int,
+                                 weight: UnsafePointer<T>?, targets: UnsafePointer<Int>, scales: UnsafePointer<T>,
+                                 losses: UnsafeMutablePointer<Double>)
+}
+
+/// The column kernel of losses that have none (never called).
+enum NoColumnKernel: ColumnKernel {
+    var isSoftmaxTarget: Bool { false }
+
+    func columns<T: KernelFloat>(_ z: UnsafePointer<T>, _ g: UnsafeMutablePointer<T>?, stride: Int, classes: Int,
+                                 weight: UnsafePointer<T>?, targets: UnsafePointer<Int>, scales: UnsafePointer<T>,
+                                 losses: UnsafeMutablePointer<Double>) {}
+}
