@@ -1,16 +1,26 @@
-/// Where W consecutive samples (W = the column width, 16 floats or 8 doubles) can run as one column
-/// block, class j of lane k at z[j·stride + k]:
-/// - (N, C, d…) batches, directly: consecutive positions of one class are contiguous (stride = d1·…·dk),
-///   for every block of W positions inside one sample n;
-/// - (N, C) batches with few classes, through a transpose of W rows into stack scratch (stride = W):
-///   one vector then holds a class of W samples instead of a mostly empty row.
-/// Other samples (a block's leftovers, or rows with many classes) take the row kernel.
+/// Where consecutive samples can run through a column kernel, a tile of P samples at a time (P a
+/// multiple of the column width W: 16 floats or 8 doubles, one sample per lane), class j of sample k
+/// at z[j·stride + k]:
+/// - (N, C, d…) batches, in place: consecutive positions of a class are contiguous (stride = d1·…·dk),
+///   for tiles of up to `maxTile` positions inside one sample n;
+/// - (N, C) batches with few classes: a tile of rows is transposed into scratch (stride = P), so that
+///   one vector holds a class of W samples instead of a mostly empty row, and transposed back.
+/// The kernels sweep a tile class by class (see RowMath), each class's P values contiguous: walking
+/// the 64 KB-apart class planes of a segmentation batch one vector at a time instead left the kernel
+/// waiting on memory. Other samples (a tile's leftovers, rows with many classes) take the row kernel.
 struct ColumnLayout<T: KernelFloat> {
     /// Contiguous rows with fewer classes than this are transposed into columns; with more, a row
     /// fills its vectors and the row kernel is as fast.
     static var transposeBelow: Int { 32 }
+    /// Positions per tile of an (N, C, d…) batch at most (the per-sample buffers stay in L1).
+    static var maxTile: Int { 512 }
+    /// Rows per transposed tile.
+    static var transposedTile: Int { 64 }
 
+    /// Samples per vector.
     let width: Int
+    /// Samples per tile at most: a multiple of `width`.
+    let maxSamples: Int
     let classes: Int
     let inner: Int
 
@@ -20,60 +30,70 @@ struct ColumnLayout<T: KernelFloat> {
         self.width = width
         classes = batch.classes
         inner = batch.inner
+        maxSamples = inner == 1 ? Self.transposedTile : Self.maxTile
     }
 
     var isTransposed: Bool { inner == 1 }
 
-    /// Whether samples row..<row+W form a block that ends by `end`.
+    /// The size of the tile that starts at sample `row` and ends by `end` (a multiple of `width`, and
+    /// for (N, C, d…) inside one sample n), or 0 when not even one vector of samples fits.
     @inline(__always)
-    func startsBlock(at row: Int, end: Int) -> Bool {
-        row + width <= end && (isTransposed || row % inner + width <= inner)
+    func tile(at row: Int, end: Int) -> Int {
+        var count = Swift.min(maxSamples, end - row)
+        if !isTransposed { count = Swift.min(count, inner - row % inner) }
+        return count / width * width
     }
 
-    /// The per-block buffers, allocated once per chunk: W targets, scales and losses, and the
-    /// transposed block of W rows.
+    /// The per-tile buffers, allocated once per chunk: targets, scales and losses of the tile's samples,
+    /// working space for the kernels, and the transposed tile (C × P values).
     struct Scratch {
         let targets: UnsafeMutablePointer<Int>
         let scales: UnsafeMutablePointer<T>
         let losses: UnsafeMutablePointer<Double>
-        let block: UnsafeMutablePointer<T>
+        /// 8·P values for the kernel.
+        let work: UnsafeMutablePointer<T>
+        /// 4·P values for the kernel.
+        let doubles: UnsafeMutablePointer<Double>
+        let tile: UnsafeMutablePointer<T>
     }
 
     @inline(__always)
     func withScratch<R>(_ body: (Scratch) -> R) -> R {
-        withUnsafeTemporaryAllocation(of: T.self, capacity: width + (isTransposed ? classes * width : 0)) { values in
-            withUnsafeTemporaryAllocation(of: Double.self, capacity: width) { losses in
-                withUnsafeTemporaryAllocation(of: Int.self, capacity: width) { targets in
-                    body(Scratch(targets: targets.baseAddress!, scales: values.baseAddress!,
-                                 losses: losses.baseAddress!, block: values.baseAddress! + width))
+        let n = maxSamples
+        return withUnsafeTemporaryAllocation(of: T.self, capacity: 9 * n + (isTransposed ? classes * n : 0)) { values in
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: 5 * n) { doubles in
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: n) { targets in
+                    let v = values.baseAddress!, d = doubles.baseAddress!
+                    return body(Scratch(targets: targets.baseAddress!, scales: v, losses: d, work: v + n, doubles: d + n,
+                                        tile: v + 9 * n))
                 }
             }
         }
     }
 
-    /// The block of samples row..<row+W as columns: (logits, gradient, class stride). Transposed
-    /// blocks are copied into scratch, their gradient written there (`store` copies it out).
+    /// The tile of `count` samples from `row` as columns: (logits, gradient, class stride). A
+    /// transposed tile is copied into scratch and its gradient written there (`store` copies it out).
     @inline(__always)
-    func load(_ row: Int, logits: UnsafePointer<T>, grad: UnsafeMutablePointer<T>?,
+    func load(_ row: Int, count: Int, logits: UnsafePointer<T>, grad: UnsafeMutablePointer<T>?,
               _ scratch: Scratch) -> (UnsafePointer<T>, UnsafeMutablePointer<T>?, Int) {
         if isTransposed {
-            let block = scratch.block, rows = logits + row * classes
-            for k in 0..<width {
-                for j in 0..<classes { block[j * width + k] = rows[k * classes + j] }
+            let tile = scratch.tile, rows = logits + row * classes
+            for k in 0..<count {
+                for j in 0..<classes { tile[j * count + k] = rows[k * classes + j] }
             }
-            return (UnsafePointer(block), grad == nil ? nil : block, width)
+            return (UnsafePointer(tile), grad == nil ? nil : tile, count)
         }
         let base = (row / inner) * classes * inner + row % inner
         return (logits + base, grad.map { $0 + base }, inner)
     }
 
-    /// Copies a transposed block's gradient to its rows (nothing to do for direct columns).
+    /// Copies a transposed tile's gradient to its rows (nothing to do for (N, C, d…) tiles).
     @inline(__always)
-    func store(_ row: Int, grad: UnsafeMutablePointer<T>?, _ scratch: Scratch) {
+    func store(_ row: Int, count: Int, grad: UnsafeMutablePointer<T>?, _ scratch: Scratch) {
         guard isTransposed, let grad else { return }
-        let block = scratch.block, out = grad + row * classes
-        for k in 0..<width {
-            for j in 0..<classes { out[k * classes + j] = block[j * width + k] }
+        let tile = scratch.tile, out = grad + row * classes
+        for k in 0..<count {
+            for j in 0..<classes { out[k * classes + j] = tile[j * count + k] }
         }
     }
 }

@@ -46,6 +46,18 @@ public struct CrossEntropy: SoftmaxTargetLoss {
 
     public func maskedSampleLoss() -> Double { .infinity }
 
+    /// The column kernel, fused in vector lanes (RowMath.columnCrossEntropy) rather than the generic
+    /// per-sample rule.
+    public func columns<T: KernelFloat>(_ z: UnsafePointer<T>, _ g: UnsafeMutablePointer<T>?, stride: Int, classes: Int,
+                                        samples: Int, weight: UnsafePointer<T>?, targets: UnsafePointer<Int>,
+                                        scales: UnsafePointer<T>, losses: UnsafeMutablePointer<Double>,
+                                        work: UnsafeMutablePointer<T>, doubles: UnsafeMutablePointer<Double>) {
+        let weights = work  // the targets' class weights; the kernel's working space follows
+        for k in 0..<samples { weights[k] = targets[k] < 0 ? 0 : (weight?[targets[k]] ?? 1) }
+        T.columnCrossEntropy(z, stride: stride, classes: classes, samples: samples, targets: targets, weights: weights,
+                             scales: scales, zLoss: T(zLoss), into: g, losses: losses, scratch: work + samples)
+    }
+
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int, weight: UnsafePointer<T>?,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
         if isSoftmaxTarget { return weightedRow(z, classes: classes, target: y, weight: weight, grad: grad, scale: scale) }

@@ -26,10 +26,16 @@ public protocol KernelFloat: BinaryFloatingPoint, Sendable {
     static func rowWriteLinear(_ z: UnsafePointer<Self>, _ n: Int, factor: Self, into out: UnsafeMutablePointer<Self>)
     static func rowSumSquares(_ z: UnsafePointer<Self>, _ n: Int) -> Double
     static func rowAllBelowInfinity(_ z: UnsafePointer<Self>, _ n: Int) -> Bool
-    static func columnSoftmax(_ z: UnsafePointer<Self>, stride: Int, classes: Int, bias: UnsafePointer<Self>?,
+    static func columnSoftmax(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int, bias: UnsafePointer<Self>?,
                               storingInto out: UnsafeMutablePointer<Self>?, max: UnsafeMutablePointer<Self>,
-                              sum: UnsafeMutablePointer<Double>, logSum: UnsafeMutablePointer<Double>)
-    static func columnScale(_ g: UnsafeMutablePointer<Self>, stride: Int, classes: Int, by factor: UnsafePointer<Self>)
+                              sum: UnsafeMutablePointer<Double>, logSum: UnsafeMutablePointer<Double>,
+                              scratch: UnsafeMutablePointer<Self>)
+    static func columnScale(_ g: UnsafeMutablePointer<Self>, stride: Int, classes: Int, samples: Int,
+                            by factor: UnsafePointer<Self>)
+    static func columnCrossEntropy(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
+                                   targets: UnsafePointer<Int>, weights: UnsafePointer<Self>, scales: UnsafePointer<Self>,
+                                   zLoss: Self, into g: UnsafeMutablePointer<Self>?, losses: UnsafeMutablePointer<Double>,
+                                   scratch: UnsafeMutablePointer<Self>)
     /// Samples per column block (one vector of lanes).
     static var columnWidth: Int { get }
 }
@@ -54,14 +60,24 @@ extension Double: KernelFloat {
 /// type, which these generic bodies pick through `Self`.
 extension KernelFloat where Self == Float {
     public static var columnWidth: Int { SIMDDispatch.rowMath.floatColumnWidth }
-    public static func columnSoftmax(_ z: UnsafePointer<Self>, stride: Int, classes: Int, bias: UnsafePointer<Self>?,
+    public static func columnSoftmax(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int, bias: UnsafePointer<Self>?,
                                      storingInto out: UnsafeMutablePointer<Self>?, max: UnsafeMutablePointer<Self>,
-                                     sum: UnsafeMutablePointer<Double>, logSum: UnsafeMutablePointer<Double>) {
-        SIMDDispatch.rowMath.columnSoftmax(z, stride: stride, classes: classes, bias: bias, storingInto: out, max: max,
-                                           sum: sum, logSum: logSum)
+                                     sum: UnsafeMutablePointer<Double>, logSum: UnsafeMutablePointer<Double>,
+                                     scratch: UnsafeMutablePointer<Self>) {
+        SIMDDispatch.rowMath.columnSoftmax(z, stride: stride, classes: classes, samples: samples, bias: bias, storingInto: out,
+                                           max: max, sum: sum, logSum: logSum, scratch: scratch)
     }
-    public static func columnScale(_ g: UnsafeMutablePointer<Self>, stride: Int, classes: Int, by factor: UnsafePointer<Self>) {
-        SIMDDispatch.rowMath.columnScale(g, stride: stride, classes: classes, by: factor)
+    public static func columnScale(_ g: UnsafeMutablePointer<Self>, stride: Int, classes: Int, samples: Int,
+                                   by factor: UnsafePointer<Self>) {
+        SIMDDispatch.rowMath.columnScale(g, stride: stride, classes: classes, samples: samples, by: factor)
+    }
+    public static func columnCrossEntropy(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
+                                          targets: UnsafePointer<Int>, weights: UnsafePointer<Self>, scales: UnsafePointer<Self>,
+                                          zLoss: Self, into g: UnsafeMutablePointer<Self>?, losses: UnsafeMutablePointer<Double>,
+                                          scratch: UnsafeMutablePointer<Self>) {
+        SIMDDispatch.rowMath.columnCrossEntropy(z, stride: stride, classes: classes, samples: samples, targets: targets,
+                                                weights: weights, scales: scales, zLoss: zLoss, into: g, losses: losses,
+                                                scratch: scratch)
     }
     public static func rowMax(_ z: UnsafePointer<Self>, bias: UnsafePointer<Self>?, _ n: Int) -> Self {
         SIMDDispatch.rowMath.max(z, bias: bias, n)
@@ -88,14 +104,24 @@ extension KernelFloat where Self == Float {
 
 extension KernelFloat where Self == Double {
     public static var columnWidth: Int { SIMDDispatch.rowMath.doubleColumnWidth }
-    public static func columnSoftmax(_ z: UnsafePointer<Self>, stride: Int, classes: Int, bias: UnsafePointer<Self>?,
+    public static func columnSoftmax(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int, bias: UnsafePointer<Self>?,
                                      storingInto out: UnsafeMutablePointer<Self>?, max: UnsafeMutablePointer<Self>,
-                                     sum: UnsafeMutablePointer<Double>, logSum: UnsafeMutablePointer<Double>) {
-        SIMDDispatch.rowMath.columnSoftmax(z, stride: stride, classes: classes, bias: bias, storingInto: out, max: max,
-                                           sum: sum, logSum: logSum)
+                                     sum: UnsafeMutablePointer<Double>, logSum: UnsafeMutablePointer<Double>,
+                                     scratch: UnsafeMutablePointer<Self>) {
+        SIMDDispatch.rowMath.columnSoftmax(z, stride: stride, classes: classes, samples: samples, bias: bias, storingInto: out,
+                                           max: max, sum: sum, logSum: logSum, scratch: scratch)
     }
-    public static func columnScale(_ g: UnsafeMutablePointer<Self>, stride: Int, classes: Int, by factor: UnsafePointer<Self>) {
-        SIMDDispatch.rowMath.columnScale(g, stride: stride, classes: classes, by: factor)
+    public static func columnScale(_ g: UnsafeMutablePointer<Self>, stride: Int, classes: Int, samples: Int,
+                                   by factor: UnsafePointer<Self>) {
+        SIMDDispatch.rowMath.columnScale(g, stride: stride, classes: classes, samples: samples, by: factor)
+    }
+    public static func columnCrossEntropy(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
+                                          targets: UnsafePointer<Int>, weights: UnsafePointer<Self>, scales: UnsafePointer<Self>,
+                                          zLoss: Self, into g: UnsafeMutablePointer<Self>?, losses: UnsafeMutablePointer<Double>,
+                                          scratch: UnsafeMutablePointer<Self>) {
+        SIMDDispatch.rowMath.columnCrossEntropy(z, stride: stride, classes: classes, samples: samples, targets: targets,
+                                                weights: weights, scales: scales, zLoss: zLoss, into: g, losses: losses,
+                                                scratch: scratch)
     }
     public static func rowMax(_ z: UnsafePointer<Self>, bias: UnsafePointer<Self>?, _ n: Int) -> Self {
         SIMDDispatch.rowMath.max(z, bias: bias, n)

@@ -104,18 +104,23 @@ public enum LossEngine {
                     rows.withScratch { scratch in
                         var row = range.lowerBound
                         while row < range.upperBound {
-                            if let layout, let columns, let cs = columnScratch, layout.startsBlock(at: row, end: range.upperBound) {
-                                let (z, g, stride) = layout.load(row, logits: batch.logits, grad: batch.grad, cs)
-                                for k in 0..<layout.width {
-                                    cs.targets[k] = batch.classIndex(of: row + k)
-                                    cs.scales[k] = scale(row + k)
+                            if let layout, let columns, let cs = columnScratch {
+                                let count = layout.tile(at: row, end: range.upperBound)
+                                if count > 0 {
+                                    let (z, g, stride) = layout.load(row, count: count, logits: batch.logits,
+                                                                     grad: batch.grad, cs)
+                                    for k in 0..<count {
+                                        cs.targets[k] = batch.classIndex(of: row + k)
+                                        cs.scales[k] = scale(row + k)
+                                    }
+                                    columns.columns(z, g, stride: stride, classes: classes, samples: count,
+                                                    weight: batch.weight, targets: cs.targets, scales: cs.scales,
+                                                    losses: cs.losses, work: cs.work, doubles: cs.doubles)
+                                    layout.store(row, count: count, grad: batch.grad, cs)
+                                    for k in 0..<count { record(row + k, cs.losses[k]) }
+                                    row += count
+                                    continue
                                 }
-                                columns.columns(z, g, stride: stride, classes: classes, weight: batch.weight,
-                                                targets: cs.targets, scales: cs.scales, losses: cs.losses)
-                                layout.store(row, grad: batch.grad, cs)
-                                for k in 0..<layout.width { record(row + k, cs.losses[k]) }
-                                row += layout.width
-                                continue
                             }
                             let z = rows.gather(row, into: scratch)
                             let g = rows.gradientRow(row, scratch: scratch)

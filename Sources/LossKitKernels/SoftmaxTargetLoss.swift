@@ -67,72 +67,70 @@ extension SoftmaxTargetLoss {
         }
     }
 
-    /// The column kernel: W samples, lane k's class j at z[j·stride + k] (the gradient likewise in g,
-    /// which may be z). `targets[k]` is lane k's class, or -1 when the sample is ignored; `scales[k]`
-    /// its gradient scale (dloss, 1/Σw for the mean); writes each lane's weighted loss to `losses[k]`
-    /// (0 when ignored).
+    /// The column kernel (see `ColumnKernel`): the softmax statistics in vector lanes
+    /// (RowMath.columnSoftmax), the per-sample rule `sample` sample by sample, the gradient scaled in
+    /// vector lanes (RowMath.columnScale), the targets' entries fixed up sample by sample.
     @inline(__always)
     public func columns<T: KernelFloat>(_ z: UnsafePointer<T>, _ g: UnsafeMutablePointer<T>?, stride: Int, classes: Int,
-                                        weight: UnsafePointer<T>?, targets: UnsafePointer<Int>, scales: UnsafePointer<T>,
-                                        losses: UnsafeMutablePointer<Double>) {
-        @inline(__always) func targetOf(_ k: Int) -> Int? { targets[k] < 0 ? nil : targets[k] }
-        let width = T.columnWidth
-        withUnsafeTemporaryAllocation(of: T.self, capacity: 2 * width) { lanes in
-            withUnsafeTemporaryAllocation(of: Double.self, capacity: 4 * width) { doubles in
-                withBias { (bias: UnsafePointer<T>?) in
-                    let max = lanes.baseAddress!, factor = max + width
-                    let sum = doubles.baseAddress!, logSum = sum + width, targetLogit = logSum + width
-                    let targetEntry = targetLogit + width
-                    // Every lane's a_y, before g overwrites z.
-                    for k in 0..<width {
-                        guard let y = targetOf(k) else { continue }
-                        targetLogit[k] = Double(z[y * stride + k]) + (bias.map { Double($0[y]) } ?? 0)
-                    }
-                    T.columnSoftmax(z, stride: stride, classes: classes, bias: bias, storingInto: g, max: max, sum: sum,
-                                    logSum: logSum)
-                    // A lane whose classes are all masked: loss as the loss says, gradient 0.
-                    @inline(__always) func isMasked(_ k: Int) -> Bool { !(max[k] > -.infinity) && !sum[k].isNaN }
-                    for k in 0..<width {
-                        factor[k] = 0
-                        guard let y = targetOf(k) else { losses[k] = 0; continue }
-                        let w = weight.map { Double($0[y]) } ?? 1
-                        if isMasked(k) {
-                            losses[k] = weighted(maskedSampleLoss(), w)
-                            continue
-                        }
-                        let terms = sample(lse: Double(max[k]) + logSum[k], targetLogit: targetLogit[k])
-                        losses[k] = weighted(terms.loss, w)
-                        let scale = Double(scales[k]) * w, inverseSum = 1 / sum[k]
-                        factor[k] = T(scale * terms.pScale * inverseSum)
-                        if let g {
-                            let py = Double(g[y * stride + k]) * inverseSum
-                            targetEntry[k] = scale * (terms.pScale * py - terms.targetScale)
-                        }
-                    }
-                    guard let g else { return }
-                    T.columnScale(g, stride: stride, classes: classes, by: UnsafePointer(factor))
-                    for k in 0..<width {
-                        if let y = targetOf(k) {
-                            if !isMasked(k) { g[y * stride + k] = T(targetEntry[k]) }
-                        } else if sum[k].isNaN {  // an ignored sample's gradient is 0, even from a NaN row
-                            for j in 0..<classes { g[j * stride + k] = 0 }
-                        }
-                    }
+                                        samples: Int, weight: UnsafePointer<T>?, targets: UnsafePointer<Int>,
+                                        scales: UnsafePointer<T>, losses: UnsafeMutablePointer<Double>,
+                                        work: UnsafeMutablePointer<T>, doubles: UnsafeMutablePointer<Double>) {
+        let n = samples
+        let max = work, factor = work + n, softmaxScratch = work + 2 * n
+        let sum = doubles, logSum = doubles + n, targetLogit = doubles + 2 * n, targetEntry = doubles + 3 * n
+        withBias { (bias: UnsafePointer<T>?) in
+            // Every sample's a_y, before g (maybe z itself) is written.
+            for k in 0..<n where targets[k] >= 0 {
+                targetLogit[k] = Double(z[targets[k] * stride + k]) + (bias.map { Double($0[targets[k]]) } ?? 0)
+            }
+            T.columnSoftmax(z, stride: stride, classes: classes, samples: n, bias: bias, storingInto: g, max: max,
+                            sum: sum, logSum: logSum, scratch: softmaxScratch)
+            // A sample whose classes are all masked: loss as the loss says, gradient 0.
+            @inline(__always) func isMasked(_ k: Int) -> Bool { !(max[k] > -.infinity) && !sum[k].isNaN }
+            for k in 0..<n {
+                factor[k] = 0
+                let y = targets[k]
+                guard y >= 0 else { losses[k] = 0; continue }
+                let w = weight.map { Double($0[y]) } ?? 1
+                if isMasked(k) {
+                    losses[k] = weighted(maskedSampleLoss(), w)
+                    continue
+                }
+                let terms = sample(lse: Double(max[k]) + logSum[k], targetLogit: targetLogit[k])
+                losses[k] = weighted(terms.loss, w)
+                let scale = Double(scales[k]) * w, inverseSum = 1 / sum[k]
+                factor[k] = T(scale * terms.pScale * inverseSum)
+                if let g {
+                    let py = Double(g[y * stride + k]) * inverseSum
+                    targetEntry[k] = scale * (terms.pScale * py - terms.targetScale)
+                }
+            }
+            guard let g else { return }
+            T.columnScale(g, stride: stride, classes: classes, samples: n, by: UnsafePointer(factor))
+            for k in 0..<n {
+                if targets[k] >= 0 {
+                    if !isMasked(k) { g[targets[k] * stride + k] = T(targetEntry[k]) }
+                } else if sum[k].isNaN {  // an ignored sample's gradient is 0, even from a NaN row
+                    for j in 0..<classes { g[j * stride + k] = 0 }
                 }
             }
         }
     }
 }
 
-/// A kernel over W samples at once (see `SoftmaxTargetLoss.columns` for the contract), which the
-/// engine calls where the layout allows (`ColumnLayout`).
+/// A kernel over P samples at once on columns (see `ColumnLayout`): class j of sample k at
+/// z[j·stride + k] (the gradient likewise in g, which may be z), P = `samples` a multiple of the
+/// column width. `targets[k]` is sample k's class, or -1 when it is ignored; `scales[k]` its gradient
+/// scale (dloss, 1/Σw for the mean); each sample's weighted loss goes to `losses[k]` (0 when
+/// ignored). `work` (8·P values) and `doubles` (4·P) are working space.
 public protocol ColumnKernel {
     /// False when this configuration cannot run on columns.
     var isSoftmaxTarget: Bool { get }
 
     func columns<T: KernelFloat>(_ z: UnsafePointer<T>, _ g: UnsafeMutablePointer<T>?, stride: Int, classes: Int,
-                                 weight: UnsafePointer<T>?, targets: UnsafePointer<Int>, scales: UnsafePointer<T>,
-                                 losses: UnsafeMutablePointer<Double>)
+                                 samples: Int, weight: UnsafePointer<T>?, targets: UnsafePointer<Int>,
+                                 scales: UnsafePointer<T>, losses: UnsafeMutablePointer<Double>,
+                                 work: UnsafeMutablePointer<T>, doubles: UnsafeMutablePointer<Double>)
 }
 
 /// The column kernel of losses that have none (never called).
@@ -140,6 +138,7 @@ enum NoColumnKernel: ColumnKernel {
     var isSoftmaxTarget: Bool { false }
 
     func columns<T: KernelFloat>(_ z: UnsafePointer<T>, _ g: UnsafeMutablePointer<T>?, stride: Int, classes: Int,
-                                 weight: UnsafePointer<T>?, targets: UnsafePointer<Int>, scales: UnsafePointer<T>,
-                                 losses: UnsafeMutablePointer<Double>) {}
+                                 samples: Int, weight: UnsafePointer<T>?, targets: UnsafePointer<Int>,
+                                 scales: UnsafePointer<T>, losses: UnsafeMutablePointer<Double>,
+                                 work: UnsafeMutablePointer<T>, doubles: UnsafeMutablePointer<Double>) {}
 }

@@ -49,24 +49,44 @@ public protocol RowMath: SendableMetatype {
     static func allBelowInfinity(_ z: UnsafePointer<Float>, _ n: Int) -> Bool
     static func allBelowInfinity(_ z: UnsafePointer<Double>, _ n: Int) -> Bool
 
-    // Columns: W samples at once, one per lane (W = 16 floats or 8 doubles, one vector), sample k's
+    // Columns: P samples at once (P a multiple of the vector width W: 16 floats, 8 doubles), sample k's
     // class j at z[j·stride + k] — the layout of an (N, C, d1..dk) batch, where consecutive positions
-    // of a class are contiguous, and of a transposed block of (N, C) rows.
+    // of a class are contiguous, and of a transposed tile of (N, C) rows. Each pass walks the classes
+    // one after the other and, inside a class, the P samples in order: one memory stream at a time.
+    // `scratch` is caller-owned working space of the size each requirement states.
 
-    /// For each lane k: max_k = max_j (z_jk + b_j), sum_k = Σ_j exp(z_jk + b_j - max_k) and
-    /// logSum_k = log sum_k (in the lanes' precision), written to `max`, `sum` and `logSum` (W values
-    /// each); when `out` is not nil, also out[j·stride + k] = exp(z_jk + b_j - max_k). A lane whose
-    /// classes are all -inf gets max -inf and sum 0; NaN as for rows.
-    static func columnSoftmax(_ z: UnsafePointer<Float>, stride: Int, classes: Int, bias: UnsafePointer<Float>?,
+    /// For each sample k < P: max_k = max_j (z_jk + b_j), sum_k = Σ_j exp(z_jk + b_j - max_k) and
+    /// logSum_k = log sum_k (in the lanes' precision), written to `max`, `sum` and `logSum` (P values
+    /// each); when `out` is not nil, also out[j·stride + k] = exp(z_jk + b_j - max_k). A sample whose
+    /// classes are all -inf gets max -inf and sum 0; NaN as for rows. scratch: 2·P values.
+    static func columnSoftmax(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int, bias: UnsafePointer<Float>?,
                               storingInto out: UnsafeMutablePointer<Float>?, max: UnsafeMutablePointer<Float>,
-                              sum: UnsafeMutablePointer<Double>, logSum: UnsafeMutablePointer<Double>)
-    static func columnSoftmax(_ z: UnsafePointer<Double>, stride: Int, classes: Int, bias: UnsafePointer<Double>?,
+                              sum: UnsafeMutablePointer<Double>, logSum: UnsafeMutablePointer<Double>,
+                              scratch: UnsafeMutablePointer<Float>)
+    static func columnSoftmax(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int, bias: UnsafePointer<Double>?,
                               storingInto out: UnsafeMutablePointer<Double>?, max: UnsafeMutablePointer<Double>,
-                              sum: UnsafeMutablePointer<Double>, logSum: UnsafeMutablePointer<Double>)
+                              sum: UnsafeMutablePointer<Double>, logSum: UnsafeMutablePointer<Double>,
+                              scratch: UnsafeMutablePointer<Double>)
 
-    /// g[j·stride + k] = factor_k·g[j·stride + k] for every class j and lane k (factor: W values).
-    static func columnScale(_ g: UnsafeMutablePointer<Float>, stride: Int, classes: Int, by factor: UnsafePointer<Float>)
-    static func columnScale(_ g: UnsafeMutablePointer<Double>, stride: Int, classes: Int, by factor: UnsafePointer<Double>)
+    /// Cross-entropy with z-loss λ of P samples on columns, the whole kernel in vector lanes: sample k
+    /// has target targets[k] (-1: ignored), weight weights[k] (its target's class weight, 0 when
+    /// ignored) and gradient scale scales[k]; writes L_k = w_k·(lse_k - z_{y_k} + λ·lse_k²) to losses[k]
+    /// and, when g is not nil, g = s_k·w_k·((1 + 2λ·lse_k)·p - onehot(y_k)). w_k = 0 gives L = 0, g = 0;
+    /// a sample whose classes are all -inf gives L = w·inf and g = 0. g may be z. scratch: 5·P values.
+    static func columnCrossEntropy(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
+                                   targets: UnsafePointer<Int>, weights: UnsafePointer<Float>, scales: UnsafePointer<Float>,
+                                   zLoss: Float, into g: UnsafeMutablePointer<Float>?, losses: UnsafeMutablePointer<Double>,
+                                   scratch: UnsafeMutablePointer<Float>)
+    static func columnCrossEntropy(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
+                                   targets: UnsafePointer<Int>, weights: UnsafePointer<Double>, scales: UnsafePointer<Double>,
+                                   zLoss: Double, into g: UnsafeMutablePointer<Double>?, losses: UnsafeMutablePointer<Double>,
+                                   scratch: UnsafeMutablePointer<Double>)
+
+    /// g[j·stride + k] = factor_k·g[j·stride + k] for every class j and sample k < P (factor: P values).
+    static func columnScale(_ g: UnsafeMutablePointer<Float>, stride: Int, classes: Int, samples: Int,
+                            by factor: UnsafePointer<Float>)
+    static func columnScale(_ g: UnsafeMutablePointer<Double>, stride: Int, classes: Int, samples: Int,
+                            by factor: UnsafePointer<Double>)
 
     /// The lanes of one column vector: 16 for Float, 8 for Double.
     static var floatColumnWidth: Int { get }

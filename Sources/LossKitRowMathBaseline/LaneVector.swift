@@ -18,14 +18,18 @@ protocol LaneVector {
     static func + (a: Self, b: Self) -> Self
     static func - (a: Self, b: Self) -> Self
     static func * (a: Self, b: Self) -> Self
+    static func / (a: Self, b: Self) -> Self
     static func += (a: inout Self, b: Self)
     static func .> (a: Self, b: Self) -> Mask
     static func .< (a: Self, b: Self) -> Mask
     static func .== (a: Self, b: Self) -> Mask
+    static func .!= (a: Self, b: Self) -> Mask
     /// self where `mask` is false, `other` where it is true.
     func replacing(with other: Self, where mask: Mask) -> Self
     static func anyLane(_ mask: Mask) -> Bool
-    /// self·b + c, one rounding (a fused multiply-add) in the builds that have FMA, two otherwise.
+    /// self·b + c, rounded twice. Not `addingProduct`: the standard library computes it lane by
+    /// lane and LLVM re-vectorises that into 128-bit pieces inside larger loops (seen in the AVX-512
+    /// build: four xmm FMAs per vector instead of one zmm multiply and add).
     func multiplied(by b: Self, adding c: Self) -> Self
     subscript(lane: Int) -> Scalar { get set }
     static var scalarCount: Int { get }
@@ -58,6 +62,12 @@ extension LaneVector {
         for k in 0..<lanes { p[j + k] = self[k] }
     }
 
+    /// Stores the vector at p, out of line: lane-by-lane code after it reads memory, never the
+    /// vector's lanes. (Extracting lanes, to convert them to Double say, made LLVM split the whole
+    /// vector computation before it into 128-bit pieces in the AVX-512 build.)
+    @inline(never)
+    func spill(to p: UnsafeMutablePointer<Scalar>) { store(p, 0) }
+
     /// Σ of the lanes in lane order, in Double.
     @inline(__always)
     var laneSum: Double {
@@ -82,47 +92,34 @@ extension LaneVector {
 
 extension SIMD16: LaneVector where Scalar == Float {
     @inline(__always) static func anyLane(_ mask: SIMDMask<SIMD16<Int32>>) -> Bool { any(mask) }
-    @inline(__always) func multiplied(by b: Self, adding c: Self) -> Self {
-        #if LOSSKIT_FMA
-        c.addingProduct(self, b)
-        #else
-        self * b + c
-        #endif
-    }
+    @inline(__always) func multiplied(by b: Self, adding c: Self) -> Self { self * b + c }
 }
 
 extension SIMD8: LaneVector where Scalar == Double {
     @inline(__always) static func anyLane(_ mask: SIMDMask<SIMD8<Int64>>) -> Bool { any(mask) }
-    @inline(__always) func multiplied(by b: Self, adding c: Self) -> Self {
-        #if LOSSKIT_FMA
-        c.addingProduct(self, b)
-        #else
-        self * b + c
-        #endif
-    }
+    @inline(__always) func multiplied(by b: Self, adding c: Self) -> Self { self * b + c }
 }
 
 /// A float type with its row vector (64 bytes: 16 floats or 8 doubles) and vector exp.
 protocol VectorFloat: BinaryFloatingPoint {
     associatedtype Vector: LaneVector where Vector.Scalar == Self
     static func exp(_ x: Vector) -> Vector
-    /// log of each lane, as Doubles into out[0..<lanes] (vlog for Float; Double has no vector log).
-    static func log(_ x: Vector, into out: UnsafeMutablePointer<Double>)
+    /// log of each lane (vlog for Float; lane by lane for Double, which has no vector log here).
+    static func log(_ x: Vector) -> Vector
 }
 
 extension Float: VectorFloat {
     typealias Vector = SIMD16<Float>
     @inline(__always) static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> { vexp(x) }
-    @inline(__always) static func log(_ x: SIMD16<Float>, into out: UnsafeMutablePointer<Double>) {
-        let y = vlog(x)
-        for lane in 0..<16 { out[lane] = Double(y[lane]) }
-    }
+    @inline(__always) static func log(_ x: SIMD16<Float>) -> SIMD16<Float> { vlog(x) }
 }
 
 extension Double: VectorFloat {
     typealias Vector = SIMD8<Double>
     @inline(__always) static func exp(_ x: SIMD8<Double>) -> SIMD8<Double> { vexp(x) }
-    @inline(__always) static func log(_ x: SIMD8<Double>, into out: UnsafeMutablePointer<Double>) {
-        for lane in 0..<8 { out[lane] = Glibc.log(x[lane]) }
+    @inline(__always) static func log(_ x: SIMD8<Double>) -> SIMD8<Double> {
+        var y = x
+        for lane in 0..<8 { y[lane] = Glibc.log(x[lane]) }
+        return y
     }
 }

@@ -56,22 +56,42 @@ public enum RowKernels: RowMath {
     public static func allBelowInfinity(_ z: UnsafePointer<Float>, _ n: Int) -> Bool { rowAllBelowInfinity(z, n) }
     public static func allBelowInfinity(_ z: UnsafePointer<Double>, _ n: Int) -> Bool { rowAllBelowInfinity(z, n) }
 
-    public static func columnSoftmax(_ z: UnsafePointer<Float>, stride: Int, classes: Int, bias: UnsafePointer<Float>?,
-                                     storingInto out: UnsafeMutablePointer<Float>?, max: UnsafeMutablePointer<Float>,
-                                     sum: UnsafeMutablePointer<Double>, logSum: UnsafeMutablePointer<Double>) {
-        columnSoftmaxBlock(z, stride: stride, classes: classes, bias: bias, storingInto: out, max: max, sum: sum, logSum: logSum)
+    public static func columnSoftmax(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
+                                     bias: UnsafePointer<Float>?, storingInto out: UnsafeMutablePointer<Float>?,
+                                     max: UnsafeMutablePointer<Float>, sum: UnsafeMutablePointer<Double>,
+                                     logSum: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Float>) {
+        columnSoftmaxBlock(z, stride: stride, classes: classes, samples: samples, bias: bias, storingInto: out, max: max,
+                           sum: sum, logSum: logSum, scratch: scratch)
     }
-    public static func columnSoftmax(_ z: UnsafePointer<Double>, stride: Int, classes: Int, bias: UnsafePointer<Double>?,
-                                     storingInto out: UnsafeMutablePointer<Double>?, max: UnsafeMutablePointer<Double>,
-                                     sum: UnsafeMutablePointer<Double>, logSum: UnsafeMutablePointer<Double>) {
-        columnSoftmaxBlock(z, stride: stride, classes: classes, bias: bias, storingInto: out, max: max, sum: sum, logSum: logSum)
+    public static func columnCrossEntropy(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
+                                          targets: UnsafePointer<Int>, weights: UnsafePointer<Float>,
+                                          scales: UnsafePointer<Float>, zLoss: Float, into g: UnsafeMutablePointer<Float>?,
+                                          losses: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Float>) {
+        columnCrossEntropyBlock(z, stride: stride, classes: classes, samples: samples, targets: targets, weights: weights,
+                                scales: scales, zLoss: zLoss, into: g, losses: losses, scratch: scratch)
+    }
+    public static func columnScale(_ g: UnsafeMutablePointer<Float>, stride: Int, classes: Int, samples: Int,
+                                   by factor: UnsafePointer<Float>) {
+        columnScaleBlock(g, stride: stride, classes: classes, samples: samples, by: factor)
     }
 
-    public static func columnScale(_ g: UnsafeMutablePointer<Float>, stride: Int, classes: Int, by factor: UnsafePointer<Float>) {
-        columnScaleBlock(g, stride: stride, classes: classes, by: factor)
+    public static func columnSoftmax(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
+                                     bias: UnsafePointer<Double>?, storingInto out: UnsafeMutablePointer<Double>?,
+                                     max: UnsafeMutablePointer<Double>, sum: UnsafeMutablePointer<Double>,
+                                     logSum: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Double>) {
+        columnSoftmaxBlock(z, stride: stride, classes: classes, samples: samples, bias: bias, storingInto: out, max: max,
+                           sum: sum, logSum: logSum, scratch: scratch)
     }
-    public static func columnScale(_ g: UnsafeMutablePointer<Double>, stride: Int, classes: Int, by factor: UnsafePointer<Double>) {
-        columnScaleBlock(g, stride: stride, classes: classes, by: factor)
+    public static func columnCrossEntropy(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
+                                          targets: UnsafePointer<Int>, weights: UnsafePointer<Double>,
+                                          scales: UnsafePointer<Double>, zLoss: Double, into g: UnsafeMutablePointer<Double>?,
+                                          losses: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Double>) {
+        columnCrossEntropyBlock(z, stride: stride, classes: classes, samples: samples, targets: targets, weights: weights,
+                                scales: scales, zLoss: zLoss, into: g, losses: losses, scratch: scratch)
+    }
+    public static func columnScale(_ g: UnsafeMutablePointer<Double>, stride: Int, classes: Int, samples: Int,
+                                   by factor: UnsafePointer<Double>) {
+        columnScaleBlock(g, stride: stride, classes: classes, samples: samples, by: factor)
     }
 
     public static var floatColumnWidth: Int { Float.Vector.scalarCount }
@@ -222,45 +242,149 @@ extension RowKernels {
         return !V.anyLane(bad .> zero)
     }
 
-    // The column loops: the same passes as the row loops, with the class axis walked by `stride` and
-    // every lane its own sample (its own max and sum). A lane that is all -inf is shifted by 0 instead
-    // of -inf, so its terms are exp(-inf) = 0 rather than NaN.
+    // The column loops: the row loops' passes with the class axis walked by `stride` and every lane
+    // its own sample (its own max and sum), P samples a vector at a time. Each pass takes the classes
+    // in turn and sweeps the P samples of a class (contiguous), so memory is read in long runs; the
+    // per-sample running values live in P-long buffers (in L1). A sample that is all -inf is shifted
+    // by 0 instead of -inf, so its terms are exp(-inf) = 0 rather than NaN. Lane-by-lane work reads
+    // memory, never the vectors' lanes (see `spill`).
     @inline(__always)
-    static func columnSoftmaxBlock<T: VectorFloat>(_ z: UnsafePointer<T>, stride: Int, classes: Int, bias: UnsafePointer<T>?,
-                                                   storingInto out: UnsafeMutablePointer<T>?, max: UnsafeMutablePointer<T>,
-                                                   sum: UnsafeMutablePointer<Double>, logSum: UnsafeMutablePointer<Double>) {
+    static func columnSoftmaxBlock<T: VectorFloat>(_ z: UnsafePointer<T>, stride: Int, classes: Int, samples: Int,
+                                                   bias: UnsafePointer<T>?, storingInto out: UnsafeMutablePointer<T>?,
+                                                   max: UnsafeMutablePointer<T>, sum: UnsafeMutablePointer<Double>,
+                                                   logSum: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<T>) {
         typealias V = T.Vector
-        let negativeInfinity = V(repeating: -.infinity)
-        @inline(__always) func logit(_ j: Int) -> V {
-            let x = V.load(z, j * stride)
-            return bias.map { x + V(repeating: $0[j]) } ?? x
-        }
-        var largest = negativeInfinity
+        let totals = scratch
+        columnExpSum(z, stride: stride, classes: classes, samples: samples, bias: bias, storingInto: out, max: max,
+                     sum: totals, shifts: scratch + samples)
+        for k in 0..<samples { sum[k] = Double(totals[k]) }
+        for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) { T.log(V.load(totals, v)).spill(to: totals + v) }
+        for k in 0..<samples { logSum[k] = Double(totals[k]) }
+    }
+
+    /// The two passes of a column block: max_k (written to `max`), then Σ_j exp(z_jk + b_j - max_k)
+    /// (written to `sum`), with the terms written to `out` when it is given. `betweenPasses` runs after
+    /// the max pass, while the block is in cache and before `out` (maybe z) is written. `shifts`: P
+    /// values of working space.
+    @inline(__always)
+    static func columnExpSum<T: VectorFloat>(_ z: UnsafePointer<T>, stride: Int, classes: Int, samples: Int,
+                                             bias: UnsafePointer<T>?, storingInto out: UnsafeMutablePointer<T>?,
+                                             max: UnsafeMutablePointer<T>, sum: UnsafeMutablePointer<T>,
+                                             shifts: UnsafeMutablePointer<T>, betweenPasses: () -> Void = {}) {
+        typealias V = T.Vector
+        let width = V.scalarCount, negativeInfinity = V(repeating: -.infinity), zero = V(repeating: 0)
+        for v in Swift.stride(from: 0, to: samples, by: width) { negativeInfinity.store(max, v) }
         for j in 0..<classes {
-            let x = logit(j)
-            largest = largest.replacing(with: x, where: x .> largest)
+            let row = z + j * stride, b = V(repeating: bias?[j] ?? 0)
+            for v in Swift.stride(from: 0, to: samples, by: width) {
+                let x = V.load(row, v) + b, m = V.load(max, v)
+                m.replacing(with: x, where: x .> m).store(max, v)
+            }
         }
-        let shift = largest.replacing(with: V(repeating: 0), where: largest .== negativeInfinity)
-        var total = V(repeating: 0)
+        betweenPasses()
+        // The shift: the max, or 0 for an all -inf sample; the sums start at 0.
+        for v in Swift.stride(from: 0, to: samples, by: width) {
+            let m = V.load(max, v)
+            m.replacing(with: zero, where: m .== negativeInfinity).store(shifts, v)  // 0 for an all -inf sample
+            zero.store(sum, v)
+        }
+        for j in 0..<classes {
+            columnClassExp(z + j * stride, bias: bias?[j] ?? 0, samples: samples, shifts: shifts, sum: sum,
+                           storingInto: out.map { $0 + j * stride })
+        }
+    }
+
+    /// One class of a column block: sum_k += e_k = exp(z_k + b - shift_k), out_k = e_k when asked.
+    /// Out of line on purpose: inlined into the column kernels, LLVM split this loop's vectors into
+    /// 128-bit pieces in the AVX-512 build (four times the instructions).
+    @inline(never)
+    static func columnClassExp<T: VectorFloat>(_ row: UnsafePointer<T>, bias: T, samples: Int,
+                                               shifts: UnsafePointer<T>, sum: UnsafeMutablePointer<T>,
+                                               storingInto out: UnsafeMutablePointer<T>?) {
+        typealias V = T.Vector
+        let b = V(repeating: bias)
         if let out {
-            for j in 0..<classes {
-                let e = T.exp(logit(j) - shift)
-                e.store(out, j * stride)
-                total += e
+            for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
+                let e = T.exp(V.load(row, v) + b - V.load(shifts, v))
+                e.store(out, v)
+                (V.load(UnsafePointer(sum), v) + e).store(sum, v)
             }
         } else {
-            for j in 0..<classes { total += T.exp(logit(j) - shift) }
+            for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
+                (V.load(UnsafePointer(sum), v) + T.exp(V.load(row, v) + b - V.load(shifts, v))).store(sum, v)
+            }
         }
-        largest.store(max, 0)
-        for lane in 0..<V.scalarCount { sum[lane] = Double(total[lane]) }
-        T.log(total, into: logSum)
     }
 
     @inline(__always)
-    static func columnScaleBlock<T: VectorFloat>(_ g: UnsafeMutablePointer<T>, stride: Int, classes: Int,
+    static func columnScaleBlock<T: VectorFloat>(_ g: UnsafeMutablePointer<T>, stride: Int, classes: Int, samples: Int,
                                                  by factor: UnsafePointer<T>) {
         typealias V = T.Vector
-        let f = V.load(factor, 0)
-        for j in 0..<classes { (V.load(UnsafePointer(g), j * stride) * f).store(g, j * stride) }
+        for j in 0..<classes {
+            let row = g + j * stride
+            for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
+                (V.load(UnsafePointer(row), v) * V.load(factor, v)).store(row, v)
+            }
+        }
+    }
+
+    // Cross-entropy on columns, every step in vector lanes (the generic column kernel's per-sample
+    // rule is scalar; this is the loss that has to be fast):
+    //   lse_k = m_k + log Σ_j exp(z_jk - m_k),   L_k = w_k·(lse_k - z_{y_k,k} + λ·lse_k²)
+    //   g_jk = s_k·w_k·((1 + 2λ·lse_k)·e_jk/Σ_j e_jk - [j = y_k])
+    // Read 1: the max; read 2: e = exp(z - m) left in g; then g scaled in place and g_{y_k,k} fixed up.
+    // A sample whose classes are all -inf: L = w·inf, g = 0. w = 0 (ignored, or a zero class weight):
+    // L = 0, g = 0 (also when the sample's logits hold a NaN).
+    @inline(__always)
+    static func columnCrossEntropyBlock<T: VectorFloat>(_ z: UnsafePointer<T>, stride: Int, classes: Int, samples: Int,
+                                                        targets: UnsafePointer<Int>, weights: UnsafePointer<T>,
+                                                        scales: UnsafePointer<T>, zLoss: T, into g: UnsafeMutablePointer<T>?,
+                                                        losses: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<T>) {
+        typealias V = T.Vector
+        let width = V.scalarCount
+        let zero = V(repeating: 0), one = V(repeating: 1), two = V(repeating: 2), infinity = V(repeating: .infinity)
+        let lambda = V(repeating: zLoss)
+        let targetLogit = scratch, largest = scratch + samples, total = largest + samples, shifts = total + samples
+        let pScale = shifts + samples
+        columnExpSum(z, stride: stride, classes: classes, samples: samples, bias: nil, storingInto: g, max: largest, sum: total,
+                     shifts: shifts) {
+            // z_y, once the max pass has brought the block into cache and before g (maybe z) is written.
+            for k in 0..<samples { targetLogit[k] = targets[k] >= 0 ? z[targets[k] * stride + k] : 0 }
+        }
+        // Per sample: the loss, and the factor of g (into `targetLogit`, no longer needed); `largest`
+        // becomes 1 where the sample is masked (every class -inf; a NaN makes the total NaN instead).
+        for v in Swift.stride(from: 0, to: samples, by: width) {
+            let m = V.load(largest, v), sum = V.load(total, v), w = V.load(weights, v), s = V.load(scales, v)
+            let logSum = T.log(sum), lse = m + logSum
+            let masked = zero.replacing(with: one, where: m .== zero - infinity).replacing(with: zero, where: sum .!= sum)
+            let isMasked = masked .> zero, unweighted = w .== zero
+            // lse - z_y as (m - z_y) + log Σ: no cancellation when the target dominates (small losses).
+            let nll = (m - V.load(targetLogit, v)) + logSum
+            let loss = (w * (nll + lambda * lse * lse))
+                .replacing(with: w * infinity, where: isMasked)
+                .replacing(with: zero, where: unweighted)
+            let probabilityScale = (lambda * lse).multiplied(by: two, adding: one)
+            let factor = (s * w * probabilityScale / sum)
+                .replacing(with: zero, where: isMasked).replacing(with: zero, where: unweighted)
+            probabilityScale.store(pScale, v)
+            loss.spill(to: largest + v)
+            for k in v..<v + width { losses[k] = Double(largest[k]) }
+            factor.store(targetLogit, v)
+            masked.store(largest, v)
+        }
+        guard let g else { return }
+        let targetExp = shifts  // exp(z_y - m), read before the scaling
+        for k in 0..<samples where targets[k] >= 0 { targetExp[k] = g[targets[k] * stride + k] }
+        columnScaleBlock(g, stride: stride, classes: classes, samples: samples, by: targetLogit)
+        // The target's entry, sample by sample and in Double: s·w·(pScale·p_y - 1) cancels when p_y → 1.
+        // A zero-weight sample's column is 0, even from a NaN.
+        for k in 0..<samples {
+            if weights[k] == 0 {
+                if total[k].isNaN { for j in 0..<classes { g[j * stride + k] = 0 } }
+            } else if largest[k] == 0 {
+                let py = Double(targetExp[k]) / Double(total[k])
+                g[targets[k] * stride + k] = T(Double(scales[k]) * Double(weights[k]) * (Double(pScale[k]) * py - 1))
+            }
+        }
     }
 }
