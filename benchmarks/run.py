@@ -76,6 +76,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=1,
                         help="untimed calls of each contestant before timing, besides the one that checks "
                              "losskit against torch (default 1)")
+    parser.add_argument("--settle-ms", type=float, default=0,
+                        help="pause before each timed call (default 0). A pause lets the previous contestant's "
+                             "spinning threads (torch's OpenMP workers) go to sleep, but on a virtual machine it "
+                             "also lets the idle vCPU be descheduled, and waking it costs a millisecond: both "
+                             "libraries' 2-thread times then suffer")
     parser.add_argument("--nan-policy", default="error", choices=["error", "propagate"],
                         help="losskit's nan_policy (default 'error', the library's default: one extra read)")
     parser.add_argument("--seed", type=int, default=0)
@@ -212,7 +217,7 @@ class Case:
         grad_rel = float(np.max(np.abs(grad_lk - grad_pt))) / max(float(np.max(np.abs(grad_pt))), 1e-30)
         return loss_rel, grad_rel
 
-    def measure(self, *, warmup, min_repeats, max_repeats, budget, rng):
+    def measure(self, *, warmup, min_repeats, max_repeats, budget, rng, settle):
         """Warm up every contestant, then run rounds (each contestant once, in a fresh random order
         each round, so the machine's noise hits all of them alike) until at least min_repeats rounds
         are done and the case's time budget is spent, or max_repeats rounds. Returns the samples."""
@@ -232,6 +237,10 @@ class Case:
                 for key in keys:
                     setup, call = self.contestants[key]
                     setup()
+                    # A pause so that the previous contestant's idle worker threads (torch's OpenMP
+                    # threads spin-wait after a parallel region) are asleep and every call starts
+                    # with the cores free.
+                    time.sleep(settle)
                     t0 = clock()
                     call()
                     samples[key].append(clock() - t0)
@@ -349,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         case = Case(loss, shape, dtype, threads, rng, args.nan_policy)
         check = case.check()
         samples = case.measure(warmup=args.warmup, min_repeats=args.min_repeats, max_repeats=args.max_repeats,
+                               settle=args.settle_ms / 1000,
                                budget=case_budget, rng=order_rng)
         new = summarise(case, samples, threads, check)
         rows.extend(new)

@@ -41,23 +41,14 @@ public enum Threading {
     }
 
     /// Runs `body(chunk)` for every chunk in `0..<chunks`, spread over the available threads
-    /// (on the calling thread alone when `parallel` is false).
+    /// (on the calling thread alone when `parallel` is false): the caller and the library's workers.
     static func forEachChunk(_ chunks: Int, parallel: Bool = true, _ body: (Int) -> Void) {
         let threads = parallel ? min(available, chunks) : 1
         if threads <= 1 {
             for chunk in 0..<chunks { body(chunk) }
             return
         }
-        withoutActuallyEscaping(body) { body in
-            let shared = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: threads) { worker in
-                var chunk = worker
-                while chunk < chunks {
-                    shared.value(chunk)
-                    chunk += threads
-                }
-            }
-        }
+        WorkerPool.shared.run(chunks: chunks, threads: threads, body)
     }
 }
 
