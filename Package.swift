@@ -52,7 +52,7 @@ let package = Package(
             swiftSettings: kernelFlags
         ),
         // The exported `lk_` functions: validate, convert, call the kernels.
-        .target(name: "LossKitABI", dependencies: ["CLossKit", "LossKitKernels"], swiftSettings: kernelFlags),
+        .target(name: "LossKitABI", dependencies: ["CLossKit", "LossKitKernels", "LossKitRowMath"], swiftSettings: kernelFlags),
         // Link-only target: static Swift runtime, soname and the exported-symbol list of the .so.
         .target(
             name: "LossKitLibrary",

@@ -29,11 +29,11 @@ extern "C" {
 /* ------------------------------------------------------------------ version */
 
 #define LK_VERSION_MAJOR 0
-#define LK_VERSION_MINOR 1
+#define LK_VERSION_MINOR 2
 #define LK_VERSION_PATCH 0
 /** MAJOR*10000 + MINOR*100 + PATCH, e.g. 100 for 0.1.0. */
 #define LK_VERSION_NUMBER (LK_VERSION_MAJOR * 10000 + LK_VERSION_MINOR * 100 + LK_VERSION_PATCH)
-#define LK_VERSION_STRING "0.1.0"
+#define LK_VERSION_STRING "0.2.0"
 
 /** The library's version as "MAJOR.MINOR.PATCH"; a static string, never NULL. */
 const char *lk_version(void);
@@ -85,12 +85,21 @@ const char *lk_last_error_message(void);
 
 /** Element types. Logits, weights, dloss and outputs share one float type;
  *  targets are class indices (LK_INT32/LK_INT64) or probabilities (the
- *  logits' float type). */
+ *  logits' float type).
+ *
+ *  16-bit logits (LK_BFLOAT16, LK_FLOAT16: raw 16-bit patterns, e.g. uint16_t
+ *  buffers) are computed in float32: they are widened exactly into a
+ *  library-owned float32 copy (one allocation per call), and weights, dloss,
+ *  probability targets and the loss output are float32. The gradient is
+ *  float32 or the logits' 16-bit type (lk_batch.grad_dtype), rounded to
+ *  nearest even. */
 typedef enum lk_dtype {
     LK_FLOAT32 = 1,
     LK_FLOAT64 = 2,
     LK_INT32 = 3,
-    LK_INT64 = 4
+    LK_INT64 = 4,
+    LK_BFLOAT16 = 5, /**< bfloat16 logits (since 0.2.0) */
+    LK_FLOAT16 = 6   /**< IEEE binary16 logits (since 0.2.0) */
 } lk_dtype;
 
 typedef enum lk_reduction {
@@ -118,20 +127,26 @@ typedef struct lk_batch {
     uint32_t struct_size;     /**< sizeof(lk_batch) as compiled by the caller (set by lk_batch_init) */
     int32_t ndim;             /**< number of axes, 2..LK_MAX_NDIM */
     const int64_t *shape;     /**< ndim sizes (N, C, d1..dk); N and d may be 0, C >= 1 */
-    int32_t logits_dtype;     /**< LK_FLOAT32 or LK_FLOAT64 */
+    int32_t logits_dtype;     /**< LK_FLOAT32, LK_FLOAT64, LK_BFLOAT16 or LK_FLOAT16 */
     int32_t target_dtype;     /**< LK_INT32/LK_INT64: class indices of shape (N, d1..dk);
                                    the logits' float type: probabilities, shape of logits */
     const void *logits;       /**< S*C values, required */
-    const void *target;       /**< required; see target_dtype */
-    const void *weight;       /**< optional (NULL = all 1): C non-negative class weights, logits' type */
+    const void *target;       /**< required; see target_dtype (probabilities of 16-bit logits: LK_FLOAT32) */
+    const void *weight;       /**< optional (NULL = all 1): C non-negative class weights, logits' type
+                                   (float32 for 16-bit logits, as dloss and loss) */
     int64_t ignore_index;     /**< class-index targets equal to it contribute nothing (default -100) */
     int32_t reduction;        /**< an lk_reduction (default LK_REDUCTION_MEAN) */
     int32_t reserved0;        /**< must be 0 */
     const void *dloss;        /**< optional upstream gradient, logits' type (NULL = 1): one value
                                    for mean/sum, S values for none */
     void *loss;               /**< required output, logits' type: one value for mean/sum, S for none */
-    void *grad;               /**< optional output (NULL = loss only): dloss * dL/dlogits, shape and
-                                   type of logits; may be the logits pointer itself (in place) */
+    void *grad;               /**< optional output (NULL = loss only): dloss * dL/dlogits, shape of
+                                   logits, type grad_dtype; may be the logits pointer itself (in place,
+                                   when grad_dtype is the logits' type) */
+    /* Since 0.2.0 (a batch whose struct_size is that of 0.1.0, which ends at grad, reads as
+     * grad_dtype 0): */
+    int32_t grad_dtype;       /**< 0 (default): the logits' type; LK_FLOAT32 for 16-bit logits */
+    int32_t reserved1;        /**< must be 0 */
 } lk_batch;
 
 /** Fill `batch` with zeros and the defaults: struct_size = sizeof(lk_batch),

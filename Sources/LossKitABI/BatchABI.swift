@@ -1,5 +1,9 @@
 import CLossKit
 import LossKitKernels
+import LossKitRowMath
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @c @implementation
 public func lk_batch_init(_ batch: UnsafeMutablePointer<lk_batch>!) {
@@ -10,25 +14,53 @@ public func lk_batch_init(_ batch: UnsafeMutablePointer<lk_batch>!) {
     batch.pointee.reduction = Int32(LK_REDUCTION_MEAN.rawValue)
 }
 
+/// A decoded batch: float32/float64 for the kernels as it is, or 16-bit logits to widen first.
+enum DecodedBatch {
+    case direct(AnyBatch)
+    case halfPrecision(HalfPrecisionBatch)
+
+    /// Runs `body` on the batch the kernels evaluate (for 16-bit logits, the widened float32 one).
+    func evaluate(_ body: (AnyBatch) throws(LossError) -> Void) throws(LossError) {
+        switch self {
+        case .direct(let batch): try body(batch)
+        case .halfPrecision(let batch): try batch.evaluate(body)
+        }
+    }
+}
+
 /// Structural checks of an `lk_batch` (everything that needs no look at the data) and its conversion
 /// into the kernels' typed `Batch`.
 enum BatchDecoder {
-    static func decode(_ pointer: UnsafePointer<lk_batch>?) throws(ABIError) -> AnyBatch {
+    /// struct_size of a 0.1.0 lk_batch, which ends at `grad` (it reads as grad_dtype 0, reserved1 0).
+    static let firstStructSize = MemoryLayout<lk_batch>.offset(of: \lk_batch.grad_dtype)!
+
+    static func decode(_ pointer: UnsafePointer<lk_batch>?) throws(ABIError) -> DecodedBatch {
         guard let pointer else {
             throw ABIError(LK_ERROR_NULL_POINTER, "batch is NULL; expected a pointer to an lk_batch set up by lk_batch_init")
         }
-        let b = pointer.pointee
+        // Read no more than the caller's struct holds: an older one is shorter.
+        let declared = Int(UnsafeRawPointer(pointer).load(as: UInt32.self))
         let size = MemoryLayout<lk_batch>.size
-        guard b.struct_size == UInt32(size) else {
+        guard declared == size || declared == firstStructSize else {
             throw ABIError(LK_ERROR_BAD_STRUCT,
-                           "batch struct_size is \(b.struct_size); expected \(size) (call lk_batch_init before filling the batch)")
+                           "batch struct_size is \(declared); expected \(size) (call lk_batch_init before filling the batch)")
         }
-        guard b.reserved0 == 0 else {
-            throw ABIError(LK_ERROR_BAD_STRUCT, "batch reserved0 is \(b.reserved0); expected 0")
+        var b = lk_batch()
+        memcpy(&b, pointer, declared)
+        guard b.reserved0 == 0, b.reserved1 == 0 else {
+            throw ABIError(LK_ERROR_BAD_STRUCT, "batch reserved0 is \(b.reserved0) and reserved1 \(b.reserved1); expected 0")
         }
         let shape = try decodeShape(b)
-        let elementSize = try floatSize(b.logits_dtype)
-        let indexSize = try targetSize(b.target_dtype, logitsDType: b.logits_dtype)
+        let logitsSize = try floatSize(b.logits_dtype)
+        let half: HalfFormat? = switch b.logits_dtype {
+        case Int32(LK_BFLOAT16.rawValue): .bfloat16
+        case Int32(LK_FLOAT16.rawValue): .float16
+        default: nil
+        }
+        // Weights, dloss, probabilities and the loss: the logits' type, float32 for 16-bit logits.
+        let elementSize = half == nil ? logitsSize : 4
+        let gradSize = try gradientSize(b.grad_dtype, logitsDType: b.logits_dtype, half: half != nil)
+        let indexSize = try targetSize(b.target_dtype, probabilityDType: half == nil ? b.logits_dtype : Int32(LK_FLOAT32.rawValue))
         let reduction = try decodeReduction(b.reduction)
         let samples = shape.count * shape.inner
         let elements = samples * shape.classes
@@ -41,17 +73,21 @@ enum BatchDecoder {
         let lossCount = reduction == .none ? samples : 1
         let targetCount = indexSize == nil ? elements : samples
         let inputs: [Region] = [
-            Region("logits", logits, elements, elementSize),
+            Region("logits", logits, elements, logitsSize),
             Region("target", target, targetCount, indexSize ?? elementSize),
             Region("weight", b.weight, shape.classes, elementSize),
             Region("dloss", b.dloss, lossCount, elementSize),
         ]
         let lossRegion = Region("loss", UnsafeRawPointer(loss), lossCount, elementSize)
-        let gradRegion = Region("grad", b.grad.map(UnsafeRawPointer.init), elements, elementSize)
+        let gradRegion = Region("grad", b.grad.map(UnsafeRawPointer.init), elements, gradSize)
         for region in inputs + [lossRegion, gradRegion] { try region.checkAlignment() }
         for input in inputs { try lossRegion.checkDisjoint(from: input) }
         try lossRegion.checkDisjoint(from: gradRegion)
         for input in inputs.dropFirst() { try gradRegion.checkDisjoint(from: input) }
+        if let grad = b.grad, UnsafeRawPointer(grad) == logits, gradSize != logitsSize {
+            throw ABIError(LK_ERROR_ALIASING, "batch.grad is the logits but grad_dtype (\(b.grad_dtype)) is not the "
+                               + "logits' type; expected a separate gradient buffer, or grad_dtype 0 to write in place")
+        }
         if let grad = b.grad, UnsafeRawPointer(grad) != logits { try gradRegion.checkDisjoint(from: inputs[0]) }
 
         func typed<T: KernelFloat>(_: T.Type) -> Batch<T> {
@@ -66,7 +102,18 @@ enum BatchDecoder {
                          reduction: reduction, dloss: b.dloss?.assumingMemoryBound(to: T.self),
                          loss: loss.assumingMemoryBound(to: T.self), grad: b.grad?.assumingMemoryBound(to: T.self))
         }
-        return b.logits_dtype == Int32(LK_FLOAT32.rawValue) ? .float32(typed(Float.self)) : .float64(typed(Double.self))
+        if let half {
+            var float32 = typed(Float.self)
+            float32.grad = nil  // set by HalfPrecisionBatch.evaluate
+            let gradient: HalfPrecisionBatch.Gradient = switch (b.grad, gradSize) {
+            case (nil, _): .none
+            case (let grad?, 4): .float32(grad.assumingMemoryBound(to: Float.self))
+            case (let grad?, _): .half(grad.assumingMemoryBound(to: UInt16.self))
+            }
+            return .halfPrecision(HalfPrecisionBatch(float32: float32, format: half,
+                                                     logits: logits.assumingMemoryBound(to: UInt16.self), gradient: gradient))
+        }
+        return .direct(b.logits_dtype == Int32(LK_FLOAT32.rawValue) ? .float32(typed(Float.self)) : .float64(typed(Double.self)))
     }
 
     /// (N, C, d1·…·dk) from ndim and shape, refusing negative sizes, C = 0 and overflowing products.
@@ -101,20 +148,32 @@ enum BatchDecoder {
         switch dtype {
         case Int32(LK_FLOAT32.rawValue): return 4
         case Int32(LK_FLOAT64.rawValue): return 8
-        default: throw ABIError(LK_ERROR_BAD_DTYPE, "logits_dtype is \(dtype); expected LK_FLOAT32 (1) or LK_FLOAT64 (2)")
+        case Int32(LK_BFLOAT16.rawValue), Int32(LK_FLOAT16.rawValue): return 2
+        default:
+            throw ABIError(LK_ERROR_BAD_DTYPE, "logits_dtype is \(dtype); expected LK_FLOAT32 (1), LK_FLOAT64 (2), "
+                               + "LK_BFLOAT16 (5) or LK_FLOAT16 (6)")
         }
     }
 
-    /// The index element size, or nil for probability targets (which take the logits' type).
-    private static func targetSize(_ dtype: Int32, logitsDType: Int32) throws(ABIError) -> Int? {
+    /// The gradient's element size: the logits' (grad_dtype 0 or the logits' dtype), or 4 for a
+    /// float32 gradient of 16-bit logits.
+    private static func gradientSize(_ dtype: Int32, logitsDType: Int32, half: Bool) throws(ABIError) -> Int {
+        if dtype == 0 || dtype == logitsDType { return try floatSize(logitsDType) }
+        if half && dtype == Int32(LK_FLOAT32.rawValue) { return 4 }
+        throw ABIError(LK_ERROR_BAD_DTYPE, "grad_dtype is \(dtype); expected 0 or the logits' dtype (\(logitsDType))"
+                           + (half ? ", or LK_FLOAT32 (1) for 16-bit logits" : ""))
+    }
+
+    /// The index element size, or nil for probability targets (of type `probabilityDType`).
+    private static func targetSize(_ dtype: Int32, probabilityDType: Int32) throws(ABIError) -> Int? {
         switch dtype {
         case Int32(LK_INT32.rawValue): return 4
         case Int32(LK_INT64.rawValue): return 8
-        case logitsDType: return nil
+        case probabilityDType: return nil
         default:
             throw ABIError(LK_ERROR_BAD_DTYPE,
                            "target_dtype is \(dtype); expected LK_INT32 (3) or LK_INT64 (4) for class indices, "
-                               + "or the logits' dtype (\(logitsDType)) for probabilities")
+                               + "or \(probabilityDType) (the logits' float type; float32 for 16-bit logits) for probabilities")
         }
     }
 

@@ -99,7 +99,9 @@ public func lk_loss_compute(_ loss: OpaquePointer!, _ batch: UnsafePointer<lk_ba
     abiCall { () throws(ABIError) in
         let handle = try LossHandle.from(loss)
         let decoded = try BatchDecoder.decode(batch)
-        try kernelCall { () throws(LossError) in try handle.loss.evaluate(decoded) }
+        try kernelCall { () throws(LossError) in
+            try decoded.evaluate { batch throws(LossError) in try handle.loss.evaluate(batch) }
+        }
     }
 }
 
@@ -108,7 +110,9 @@ public func lk_loss_compute_at(_ loss: OpaquePointer!, _ batch: UnsafePointer<lk
     abiCall { () throws(ABIError) in
         let handle = try LossHandle.from(loss)
         let decoded = try BatchDecoder.decode(batch)
-        try kernelCall { () throws(LossError) in try handle.loss.evaluate(decoded, progress: progress) }
+        try kernelCall { () throws(LossError) in
+            try decoded.evaluate { batch throws(LossError) in try handle.loss.evaluate(batch, progress: progress) }
+        }
     }
 }
 

@@ -88,6 +88,16 @@ public protocol RowMath: SendableMetatype {
     static func columnScale(_ g: UnsafeMutablePointer<Double>, stride: Int, classes: Int, samples: Int,
                             by factor: UnsafePointer<Double>)
 
+    // 16-bit floats, as raw bit patterns.
+
+    /// out_j = the float32 value of the 16-bit pattern h_j (exact: every bfloat16 and binary16 value
+    /// is a float32; NaN payloads kept).
+    static func widen(_ h: UnsafePointer<UInt16>, _ n: Int, format: HalfFormat, into out: UnsafeMutablePointer<Float>)
+
+    /// out_j = x_j rounded to the 16-bit format, to nearest, ties to even; beyond the format's range
+    /// ±inf (binary16 from 65520 up); NaN stays NaN (quiet, sign kept).
+    static func narrow(_ x: UnsafePointer<Float>, _ n: Int, format: HalfFormat, into out: UnsafeMutablePointer<UInt16>)
+
     /// The lanes of one column vector: 16 for Float, 8 for Double.
     static var floatColumnWidth: Int { get }
     static var doubleColumnWidth: Int { get }
@@ -122,4 +132,12 @@ public enum SIMDLevel: Int, Comparable, Sendable, CaseIterable {
     }
 
     public static func < (a: SIMDLevel, b: SIMDLevel) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// The 16-bit float formats of logits and gradients.
+public enum HalfFormat: Sendable {
+    /// bfloat16: float32's sign, 8 exponent bits and the top 7 of its 23 fraction bits.
+    case bfloat16
+    /// IEEE 754 binary16: 5 exponent bits (bias 15), 10 fraction bits, subnormals.
+    case float16
 }

@@ -94,6 +94,13 @@ public enum RowKernels: RowMath {
         columnScaleBlock(g, stride: stride, classes: classes, samples: samples, by: factor)
     }
 
+    public static func widen(_ h: UnsafePointer<UInt16>, _ n: Int, format: HalfFormat, into out: UnsafeMutablePointer<Float>) {
+        HalfConversion.widen(h, n, format: format, into: out)
+    }
+    public static func narrow(_ x: UnsafePointer<Float>, _ n: Int, format: HalfFormat, into out: UnsafeMutablePointer<UInt16>) {
+        HalfConversion.narrow(x, n, format: format, into: out)
+    }
+
     public static var floatColumnWidth: Int { Float.Vector.scalarCount }
     public static var doubleColumnWidth: Int { Double.Vector.scalarCount }
 
