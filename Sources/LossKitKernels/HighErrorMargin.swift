@@ -36,42 +36,28 @@ public struct HighErrorMargin: ClassIndexLoss {
     // τ = mean of the non-zero e_j;  H = {j ≠ y : e_j > 0 and e_j ≥ τ}   (ties with τ are in H)
     // L = (1/|H|)·Σ_{j∈H} e_j, and L = 0 when no e_j is positive (K = 0).
     // ∂L/∂z_j = 1/|H| for j ∈ H, ∂L/∂z_y = -1 when H is non-empty, 0 elsewhere (τ and H held fixed).
-    // Pass 1 reads z: count K and sum of the positive e_j, giving τ. Pass 2 reads z: sums e_j ≥ τ and
-    // marks H in g (1 or 0). Pass 3 touches only g: scales the marks by scale/|H| and sets g_y.
+    // In the batch's type, e_j = z_j + c with c = μ - z_y rounded once; the sums skip j = y.
+    // Read 1: K and Σ e_j > 0, giving τ. Read 2: |H| and Σ_{H} e_j. Read 3: g_j = scale/|H| on H.
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
-        let zy = Double(z[y])
+        let zy = z[y]
         let mu = classMargins.isEmpty ? margin : classMargins[y]
-        @inline(__always) func error(_ j: Int) -> Double {
-            let zj = z[j]
-            guard j != y, zj != -.infinity else { return 0 }
-            return hinge(Double(zj) - zy + mu)
-        }
-        var positive = 0
-        var positiveSum: Double = 0
-        for j in 0..<classes {
-            let e = error(j)
-            if e > 0 || e.isNaN { positive += 1; positiveSum += e }
-        }
-        if positiveSum.isNaN {  // a NaN logit (nan_policy "propagate") poisons the whole row
+        let c = T(mu - Double(zy))
+        let positive = hingeSums(z, classes, except: y, offset: c, floor: 0)
+        if positive.hasNaN || zy.isNaN {  // a NaN logit (nan_policy "propagate") poisons the whole row
             if let grad { for j in 0..<classes { grad[j] = .nan } }
             return .nan
         }
-        guard positive > 0 else { zeroRow(grad, classes); return 0 }
-        let threshold = positiveSum / Double(positive)
-        var high = 0
-        var highSum: Double = 0
-        for j in 0..<classes {
-            let e = error(j)
-            let inH = e > 0 && e >= threshold
-            if inH { high += 1; highSum += e }
-            grad?[j] = inH ? 1 : 0
-        }
+        guard positive.count > 0 else { zeroRow(grad, classes); return 0 }
+        // The smallest T at or above τ: for e_j in T, e_j ≥ it exactly when e_j ≥ τ.
+        let tau = positive.sum / Double(positive.count)
+        var threshold = T(tau)
+        if Double(threshold) < tau { threshold = threshold.nextUp }
+        let high = hingeSums(z, classes, except: y, offset: c, floor: threshold)
         if let grad {
-            let share = scale / T(high)
-            for j in 0..<classes { grad[j] *= share }
+            T.rowWriteHinge(z, classes, offset: c, floor: threshold, value: scale / T(high.count), linear: false, into: grad)
             grad[y] = -scale
         }
-        return highSum / Double(high)
+        return high.sum / Double(high.count)
     }
 }

@@ -21,28 +21,25 @@ public struct MultiMargin: ClassIndexLoss {
     // h_j = max(0, m - z_y + z_j) for j ≠ y   (a masked z_j = -inf gives h_j = 0)
     // L = (1/C)·Σ_{j≠y} h_j^p
     // ∂L/∂z_j = (p/C)·h_j^(p-1)·[h_j > 0] for j ≠ y,  ∂L/∂z_y = -Σ_{j≠y} ∂L/∂z_j
-    // One read of z (z_y first): each wrong class writes g_j; g_y is written last.
+    // In the batch's type, h_j = z_j + c with c = m - z_y rounded once; the sums skip j = y.
+    // Read 1: Σ h_j and Σ h_j² over the active j. Read 2: g_j; g_y is written last.
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
-        let zy = Double(z[y])
+        let zy = z[y]
         let invC = 1 / Double(classes)
-        var total: Double = 0
-        var targetGrad: Double = 0
-        for j in 0..<classes where j != y {
-            let zj = z[j]
-            let h = zj != -.infinity ? hinge(margin - zy + Double(zj)) : 0
-            let slope: Double
-            if power == 1 {
-                total += h
-                slope = h > 0 ? invC : (h.isNaN ? .nan : 0)
-            } else {
-                total += h * h
-                slope = 2 * h * invC
-            }
-            targetGrad -= slope
-            grad?[j] = scale * T(slope)
+        let c = T(margin - Double(zy))
+        let sums = hingeSums(z, classes, except: y, offset: c, floor: 0)
+        if sums.hasNaN || zy.isNaN {
+            if let grad { for j in 0..<classes { grad[j] = .nan } }
+            return .nan
         }
-        grad?[y] = scale * T(targetGrad)
-        return total * invC
+        if let grad {
+            let linear = power == 2
+            T.rowWriteHinge(z, classes, offset: c, floor: 0, value: scale * T((linear ? 2 : 1) * invC), linear: linear,
+                            into: grad)
+            let targetSlope = linear ? 2 * invC * sums.sum : invC * Double(sums.count)
+            grad[y] = scale * T(-targetSlope)
+        }
+        return (power == 1 ? sums.sum : sums.squares) * invC
     }
 }

@@ -1,3 +1,5 @@
+import LossKitRowMath
+
 /// A loss that is a sum of independent per-sample terms, written as a fused kernel over one
 /// contiguous row of C logits. The host (`LossEngine`) does everything else: layouts, gathering
 /// strided rows, ignore_index, validation, reductions, dloss, threading.
@@ -78,6 +80,16 @@ func zeroRow<T: KernelFloat>(_ grad: UnsafeMutablePointer<T>?, _ count: Int) {
 @inline(__always)
 func sumOfSquares<T: KernelFloat>(_ z: UnsafePointer<T>, _ count: Int, except skipped: Int) -> Double {
     T.rowSumSquares(z, skipped) + T.rowSumSquares(z + skipped + 1, count - skipped - 1)
+}
+
+/// `T.rowHingeSums` over the row without class `except` (the two runs either side of it, added), so
+/// the target's own term is left out exactly rather than subtracted.
+@inline(__always)
+func hingeSums<T: KernelFloat>(_ z: UnsafePointer<T>, _ count: Int, except skipped: Int, offset: T, floor: T) -> HingeSums {
+    let before = T.rowHingeSums(z, skipped, offset: offset, floor: floor)
+    let after = T.rowHingeSums(z + skipped + 1, count - skipped - 1, offset: offset, floor: floor)
+    return HingeSums(count: before.count + after.count, sum: before.sum + after.sum, squares: before.squares + after.squares,
+                     hasNaN: before.hasNaN || after.hasNaN)
 }
 
 /// max(0, x) that keeps a NaN (Swift's `max` would turn it into 0 and hide it).

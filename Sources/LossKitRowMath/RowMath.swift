@@ -45,6 +45,18 @@ public protocol RowMath: SendableMetatype {
     static func sumSquares(_ z: UnsafePointer<Float>, _ n: Int) -> Double
     static func sumSquares(_ z: UnsafePointer<Double>, _ n: Int) -> Double
 
+    /// Over x_j = z_j + offset (a masked z_j = -inf gives x_j = -inf): the count, sum and sum of
+    /// squares of the x_j with x_j > 0 and x_j ≥ floor, and whether any x_j is NaN (margin losses).
+    static func hingeSums(_ z: UnsafePointer<Float>, _ n: Int, offset: Float, floor: Float) -> HingeSums
+    static func hingeSums(_ z: UnsafePointer<Double>, _ n: Int, offset: Double, floor: Double) -> HingeSums
+
+    /// out_j = value·(linear ? x_j : 1) where x_j = z_j + offset has x_j > 0 and x_j ≥ floor, else 0;
+    /// NaN where x_j is NaN.
+    static func writeHinge(_ z: UnsafePointer<Float>, _ n: Int, offset: Float, floor: Float, value: Float, linear: Bool,
+                           into out: UnsafeMutablePointer<Float>)
+    static func writeHinge(_ z: UnsafePointer<Double>, _ n: Int, offset: Double, floor: Double, value: Double, linear: Bool,
+                           into out: UnsafeMutablePointer<Double>)
+
     /// True when every value is finite or -inf (no NaN, no +inf).
     static func allBelowInfinity(_ z: UnsafePointer<Float>, _ n: Int) -> Bool
     static func allBelowInfinity(_ z: UnsafePointer<Double>, _ n: Int) -> Bool
@@ -140,4 +152,19 @@ public enum HalfFormat: Sendable {
     case bfloat16
     /// IEEE 754 binary16: 5 exponent bits (bias 15), 10 fraction bits, subnormals.
     case float16
+}
+
+/// What `RowMath.hingeSums` returns.
+public struct HingeSums: Sendable {
+    public var count: Int
+    public var sum: Double
+    public var squares: Double
+    public var hasNaN: Bool
+
+    public init(count: Int, sum: Double, squares: Double, hasNaN: Bool) {
+        self.count = count
+        self.sum = sum
+        self.squares = squares
+        self.hasNaN = hasNaN
+    }
 }

@@ -53,6 +53,20 @@ public enum RowKernels: RowMath {
     public static func sumSquares(_ z: UnsafePointer<Float>, _ n: Int) -> Double { rowSumSquares(z, n) }
     public static func sumSquares(_ z: UnsafePointer<Double>, _ n: Int) -> Double { rowSumSquares(z, n) }
 
+    public static func hingeSums(_ z: UnsafePointer<Float>, _ n: Int, offset: Float, floor: Float) -> HingeSums {
+        rowHingeSums(z, n, offset: offset, floor: floor)
+    }
+    public static func writeHinge(_ z: UnsafePointer<Float>, _ n: Int, offset: Float, floor: Float, value: Float, linear: Bool,
+                                  into out: UnsafeMutablePointer<Float>) {
+        rowWriteHinge(z, n, offset: offset, floor: floor, value: value, linear: linear, into: out)
+    }
+    public static func hingeSums(_ z: UnsafePointer<Double>, _ n: Int, offset: Double, floor: Double) -> HingeSums {
+        rowHingeSums(z, n, offset: offset, floor: floor)
+    }
+    public static func writeHinge(_ z: UnsafePointer<Double>, _ n: Int, offset: Double, floor: Double, value: Double, linear: Bool,
+                                  into out: UnsafeMutablePointer<Double>) {
+        rowWriteHinge(z, n, offset: offset, floor: floor, value: value, linear: linear, into: out)
+    }
     public static func allBelowInfinity(_ z: UnsafePointer<Float>, _ n: Int) -> Bool { rowAllBelowInfinity(z, n) }
     public static func allBelowInfinity(_ z: UnsafePointer<Double>, _ n: Int) -> Bool { rowAllBelowInfinity(z, n) }
 
@@ -236,6 +250,41 @@ extension RowKernels {
             sum = next
         }
         return sum.laneSum - compensation.laneSum
+    }
+
+    // The margin loops: x = z + offset, "active" where x > 0 and x ≥ floor (compares are false for
+    // NaN, so a NaN is never active; its own flag and output say it is there). Counts accumulate as
+    // 1s in the lanes (exact up to 2^24 per lane in float32).
+    @inline(__always)
+    static func rowHingeSums<T: VectorFloat>(_ z: UnsafePointer<T>, _ n: Int, offset: T, floor: T) -> HingeSums {
+        typealias V = T.Vector
+        let c = V(repeating: offset), lower = V(repeating: Swift.max(floor, 0)), zero = V(repeating: 0), one = V(repeating: 1)
+        var count = zero, sum = zero, squares = zero, nan = zero
+        V.sweep(n) { j, lanes in
+            let x = V.load(z, j, lanes: lanes, fill: -.infinity) + c
+            let inactive = zero.replacing(with: one, where: x .> zero).replacing(with: zero, where: x .< lower) .== zero
+            let term = x.replacing(with: zero, where: inactive)
+            count += one.replacing(with: zero, where: inactive)
+            sum += term
+            squares += term * term
+            nan = nan.replacing(with: one, where: x .!= x)
+        }
+        return HingeSums(count: Int(count.laneSum), sum: sum.laneSum, squares: squares.laneSum, hasNaN: nan.laneSum > 0)
+    }
+
+    @inline(__always)
+    static func rowWriteHinge<T: VectorFloat>(_ z: UnsafePointer<T>, _ n: Int, offset: T, floor: T, value: T, linear: Bool,
+                                              into out: UnsafeMutablePointer<T>) {
+        typealias V = T.Vector
+        let c = V(repeating: offset), lower = V(repeating: Swift.max(floor, 0)), zero = V(repeating: 0)
+        let v = V(repeating: value)
+        V.sweep(n) { j, lanes in
+            let x = V.load(z, j, lanes: lanes, fill: -.infinity) + c
+            let g = linear ? v * x : v
+            let inactive = zero.replacing(with: V(repeating: 1), where: x .> zero)
+                .replacing(with: zero, where: x .< lower) .== zero
+            g.replacing(with: zero, where: inactive).replacing(with: x, where: x .!= x).store(out, j, lanes: lanes)
+        }
     }
 
     @inline(__always)

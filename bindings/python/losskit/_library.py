@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 # The header version this binding was written against (LK_VERSION_MAJOR/MINOR/PATCH).
-EXPECTED_VERSION = (0, 1, 0)
+EXPECTED_VERSION = (0, 2, 0)
 
 DEFAULT_IGNORE_INDEX = -100  # LK_DEFAULT_IGNORE_INDEX
 MAX_NDIM = 16  # LK_MAX_NDIM
@@ -67,6 +67,8 @@ class DType(enum.IntEnum):
     FLOAT64 = 2
     INT32 = 3
     INT64 = 4
+    BFLOAT16 = 5  # C ABI only so far: this binding converts 16-bit logits to float64
+    FLOAT16 = 6
 
 
 class Reduction(enum.IntEnum):
@@ -95,6 +97,8 @@ class LkBatch(ctypes.Structure):
         ("dloss", ctypes.c_void_p),
         ("loss", ctypes.c_void_p),
         ("grad", ctypes.c_void_p),
+        ("grad_dtype", ctypes.c_int32),  # since 0.2.0; 0 = the logits' type
+        ("reserved1", ctypes.c_int32),
     ]
 
 

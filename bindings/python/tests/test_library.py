@@ -54,7 +54,13 @@ def test_unloadable_file_is_a_library_error(tmp_path):
         _library._load(fake)
 
 
-@pytest.mark.parametrize("number,ok", [(100, True), (105, True), (200, False), (0, False), (10100, False)])
+_MAJOR, _MINOR, _ = _library.EXPECTED_VERSION
+_OURS = _MAJOR * 10000 + _MINOR * 100
+
+
+# 0.x: the same minor (any patch) only; another minor, 0.0.0 or another major is refused.
+@pytest.mark.parametrize("number,ok", [(_OURS, True), (_OURS + 5, True), (_OURS + 100, False), (_OURS - 100, False),
+                                       (0, False), (_OURS + 10000, False)])
 def test_version_check(number, ok):
     if ok:
         _library.check_version(number)
@@ -105,7 +111,7 @@ def _struct_fields(header: str, name: str) -> list[str]:
 
 
 @pytest.mark.parametrize("c_name,python,size", [
-    ("lk_batch", _library.LkBatch, 88),  # on LP64: 4+4+8+4+4+8·3+8+4+4+8·3
+    ("lk_batch", _library.LkBatch, 96),  # on LP64: 4+4+8+4+4+8·3+8+4+4+8·3 (0.1.0: 88) + 4+4
     ("lk_loss_callbacks", _library.LkLossCallbacks, 48),
     ("lk_plugin_api", _library.LkPluginApi, 24),
 ])
