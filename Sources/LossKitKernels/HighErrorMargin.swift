@@ -36,14 +36,14 @@ public struct HighErrorMargin: ClassIndexLoss {
     // τ = mean of the non-zero e_j;  H = {j ≠ y : e_j > 0 and e_j ≥ τ}   (ties with τ are in H)
     // L = (1/|H|)·Σ_{j∈H} e_j, and L = 0 when no e_j is positive (K = 0).
     // ∂L/∂z_j = 1/|H| for j ∈ H, ∂L/∂z_y = -1 when H is non-empty, 0 elsewhere (τ and H held fixed).
-    // In the batch's type, e_j = z_j + c with c = μ - z_y rounded once; the sums skip j = y.
+    // In the batch's type, e_j = (z_j - z_y) + μ (the difference first: shift-invariant); the sums skip j = y.
     // Read 1: K and Σ e_j > 0, giving τ. Read 2: |H| and Σ_{H} e_j. Read 3: g_j = scale/|H| on H.
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
         let zy = z[y]
         let mu = classMargins.isEmpty ? margin : classMargins[y]
-        let c = T(mu - Double(zy))
-        let positive = hingeSums(z, classes, except: y, offset: c, floor: 0)
+        let c = T(mu)
+        let positive = hingeSums(z, classes, except: y, pivot: zy, offset: c, floor: 0)
         if positive.hasNaN || zy.isNaN {  // a NaN logit (nan_policy "propagate") poisons the whole row
             if let grad { for j in 0..<classes { grad[j] = .nan } }
             return .nan
@@ -53,9 +53,9 @@ public struct HighErrorMargin: ClassIndexLoss {
         let tau = positive.sum / Double(positive.count)
         var threshold = T(tau)
         if Double(threshold) < tau { threshold = threshold.nextUp }
-        let high = hingeSums(z, classes, except: y, offset: c, floor: threshold)
+        let high = hingeSums(z, classes, except: y, pivot: zy, offset: c, floor: threshold)
         if let grad {
-            T.rowWriteHinge(z, classes, offset: c, floor: threshold, value: scale / T(high.count), linear: false, into: grad)
+            T.rowWriteHinge(z, classes, pivot: zy, offset: c, floor: threshold, value: scale / T(high.count), linear: false, into: grad)
             grad[y] = -scale
         }
         return high.sum / Double(high.count)

@@ -26,8 +26,8 @@ public protocol KernelFloat: BinaryFloatingPoint, Sendable {
     static func rowWriteLinear(_ z: UnsafePointer<Self>, _ n: Int, factor: Self, into out: UnsafeMutablePointer<Self>)
     static func rowSumSquares(_ z: UnsafePointer<Self>, _ n: Int) -> Double
     static func rowAllBelowInfinity(_ z: UnsafePointer<Self>, _ n: Int) -> Bool
-    static func rowHingeSums(_ z: UnsafePointer<Self>, _ n: Int, offset: Self, floor: Self) -> HingeSums
-    static func rowWriteHinge(_ z: UnsafePointer<Self>, _ n: Int, offset: Self, floor: Self, value: Self, linear: Bool,
+    static func rowHingeSums(_ z: UnsafePointer<Self>, _ n: Int, pivot: Self, offset: Self, floor: Self) -> HingeSums
+    static func rowWriteHinge(_ z: UnsafePointer<Self>, _ n: Int, pivot: Self, offset: Self, floor: Self, value: Self, linear: Bool,
                               into out: UnsafeMutablePointer<Self>)
     static func columnSoftmax(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int, bias: UnsafePointer<Self>?,
                               storingInto out: UnsafeMutablePointer<Self>?, max: UnsafeMutablePointer<Self>,
@@ -103,12 +103,12 @@ extension KernelFloat where Self == Float {
     public static func rowAllBelowInfinity(_ z: UnsafePointer<Self>, _ n: Int) -> Bool {
         SIMDDispatch.rowMath.allBelowInfinity(z, n)
     }
-    public static func rowHingeSums(_ z: UnsafePointer<Self>, _ n: Int, offset: Self, floor: Self) -> HingeSums {
-        SIMDDispatch.rowMath.hingeSums(z, n, offset: offset, floor: floor)
+    public static func rowHingeSums(_ z: UnsafePointer<Self>, _ n: Int, pivot: Self, offset: Self, floor: Self) -> HingeSums {
+        SIMDDispatch.rowMath.hingeSums(z, n, pivot: pivot, offset: offset, floor: floor)
     }
-    public static func rowWriteHinge(_ z: UnsafePointer<Self>, _ n: Int, offset: Self, floor: Self, value: Self, linear: Bool,
+    public static func rowWriteHinge(_ z: UnsafePointer<Self>, _ n: Int, pivot: Self, offset: Self, floor: Self, value: Self, linear: Bool,
                                      into out: UnsafeMutablePointer<Self>) {
-        SIMDDispatch.rowMath.writeHinge(z, n, offset: offset, floor: floor, value: value, linear: linear, into: out)
+        SIMDDispatch.rowMath.writeHinge(z, n, pivot: pivot, offset: offset, floor: floor, value: value, linear: linear, into: out)
     }
 }
 
@@ -154,11 +154,11 @@ extension KernelFloat where Self == Double {
     public static func rowAllBelowInfinity(_ z: UnsafePointer<Self>, _ n: Int) -> Bool {
         SIMDDispatch.rowMath.allBelowInfinity(z, n)
     }
-    public static func rowHingeSums(_ z: UnsafePointer<Self>, _ n: Int, offset: Self, floor: Self) -> HingeSums {
-        SIMDDispatch.rowMath.hingeSums(z, n, offset: offset, floor: floor)
+    public static func rowHingeSums(_ z: UnsafePointer<Self>, _ n: Int, pivot: Self, offset: Self, floor: Self) -> HingeSums {
+        SIMDDispatch.rowMath.hingeSums(z, n, pivot: pivot, offset: offset, floor: floor)
     }
-    public static func rowWriteHinge(_ z: UnsafePointer<Self>, _ n: Int, offset: Self, floor: Self, value: Self, linear: Bool,
+    public static func rowWriteHinge(_ z: UnsafePointer<Self>, _ n: Int, pivot: Self, offset: Self, floor: Self, value: Self, linear: Bool,
                                      into out: UnsafeMutablePointer<Self>) {
-        SIMDDispatch.rowMath.writeHinge(z, n, offset: offset, floor: floor, value: value, linear: linear, into: out)
+        SIMDDispatch.rowMath.writeHinge(z, n, pivot: pivot, offset: offset, floor: floor, value: value, linear: linear, into: out)
     }
 }

@@ -21,21 +21,21 @@ public struct MultiMargin: ClassIndexLoss {
     // h_j = max(0, m - z_y + z_j) for j ≠ y   (a masked z_j = -inf gives h_j = 0)
     // L = (1/C)·Σ_{j≠y} h_j^p
     // ∂L/∂z_j = (p/C)·h_j^(p-1)·[h_j > 0] for j ≠ y,  ∂L/∂z_y = -Σ_{j≠y} ∂L/∂z_j
-    // In the batch's type, h_j = z_j + c with c = m - z_y rounded once; the sums skip j = y.
+    // In the batch's type, h_j = (z_j - z_y) + m (the difference first: shift-invariant); the sums skip j = y.
     // Read 1: Σ h_j and Σ h_j² over the active j. Read 2: g_j; g_y is written last.
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
         let zy = z[y]
         let invC = 1 / Double(classes)
-        let c = T(margin - Double(zy))
-        let sums = hingeSums(z, classes, except: y, offset: c, floor: 0)
+        let c = T(margin)
+        let sums = hingeSums(z, classes, except: y, pivot: zy, offset: c, floor: 0)
         if sums.hasNaN || zy.isNaN {
             if let grad { for j in 0..<classes { grad[j] = .nan } }
             return .nan
         }
         if let grad {
             let linear = power == 2
-            T.rowWriteHinge(z, classes, offset: c, floor: 0, value: scale * T((linear ? 2 : 1) * invC), linear: linear,
+            T.rowWriteHinge(z, classes, pivot: zy, offset: c, floor: 0, value: scale * T((linear ? 2 : 1) * invC), linear: linear,
                             into: grad)
             let targetSlope = linear ? 2 * invC * sums.sum : invC * Double(sums.count)
             grad[y] = scale * T(-targetSlope)

@@ -85,9 +85,10 @@ func sumOfSquares<T: KernelFloat>(_ z: UnsafePointer<T>, _ count: Int, except sk
 /// `T.rowHingeSums` over the row without class `except` (the two runs either side of it, added), so
 /// the target's own term is left out exactly rather than subtracted.
 @inline(__always)
-func hingeSums<T: KernelFloat>(_ z: UnsafePointer<T>, _ count: Int, except skipped: Int, offset: T, floor: T) -> HingeSums {
-    let before = T.rowHingeSums(z, skipped, offset: offset, floor: floor)
-    let after = T.rowHingeSums(z + skipped + 1, count - skipped - 1, offset: offset, floor: floor)
+func hingeSums<T: KernelFloat>(_ z: UnsafePointer<T>, _ count: Int, except skipped: Int, pivot: T, offset: T,
+                                floor: T) -> HingeSums {
+    let before = T.rowHingeSums(z, skipped, pivot: pivot, offset: offset, floor: floor)
+    let after = T.rowHingeSums(z + skipped + 1, count - skipped - 1, pivot: pivot, offset: offset, floor: floor)
     return HingeSums(count: before.count + after.count, sum: before.sum + after.sum, squares: before.squares + after.squares,
                      hasNaN: before.hasNaN || after.hasNaN)
 }

@@ -45,16 +45,17 @@ public protocol RowMath: SendableMetatype {
     static func sumSquares(_ z: UnsafePointer<Float>, _ n: Int) -> Double
     static func sumSquares(_ z: UnsafePointer<Double>, _ n: Int) -> Double
 
-    /// Over x_j = z_j + offset (a masked z_j = -inf gives x_j = -inf): the count, sum and sum of
+    /// Over x_j = (z_j - pivot) + offset (a masked z_j = -inf gives x_j = -inf; the difference first, so
+    /// that shifting z and the pivot together changes nothing): the count, sum and sum of
     /// squares of the x_j with x_j > 0 and x_j ≥ floor, and whether any x_j is NaN (margin losses).
-    static func hingeSums(_ z: UnsafePointer<Float>, _ n: Int, offset: Float, floor: Float) -> HingeSums
-    static func hingeSums(_ z: UnsafePointer<Double>, _ n: Int, offset: Double, floor: Double) -> HingeSums
+    static func hingeSums(_ z: UnsafePointer<Float>, _ n: Int, pivot: Float, offset: Float, floor: Float) -> HingeSums
+    static func hingeSums(_ z: UnsafePointer<Double>, _ n: Int, pivot: Double, offset: Double, floor: Double) -> HingeSums
 
-    /// out_j = value·(linear ? x_j : 1) where x_j = z_j + offset has x_j > 0 and x_j ≥ floor, else 0;
+    /// out_j = value·(linear ? x_j : 1) where x_j = (z_j - pivot) + offset has x_j > 0 and x_j ≥ floor, else 0;
     /// NaN where x_j is NaN.
-    static func writeHinge(_ z: UnsafePointer<Float>, _ n: Int, offset: Float, floor: Float, value: Float, linear: Bool,
+    static func writeHinge(_ z: UnsafePointer<Float>, _ n: Int, pivot: Float, offset: Float, floor: Float, value: Float, linear: Bool,
                            into out: UnsafeMutablePointer<Float>)
-    static func writeHinge(_ z: UnsafePointer<Double>, _ n: Int, offset: Double, floor: Double, value: Double, linear: Bool,
+    static func writeHinge(_ z: UnsafePointer<Double>, _ n: Int, pivot: Double, offset: Double, floor: Double, value: Double, linear: Bool,
                            into out: UnsafeMutablePointer<Double>)
 
     /// True when every value is finite or -inf (no NaN, no +inf).

@@ -53,19 +53,19 @@ public enum RowKernels: RowMath {
     public static func sumSquares(_ z: UnsafePointer<Float>, _ n: Int) -> Double { rowSumSquares(z, n) }
     public static func sumSquares(_ z: UnsafePointer<Double>, _ n: Int) -> Double { rowSumSquares(z, n) }
 
-    public static func hingeSums(_ z: UnsafePointer<Float>, _ n: Int, offset: Float, floor: Float) -> HingeSums {
-        rowHingeSums(z, n, offset: offset, floor: floor)
+    public static func hingeSums(_ z: UnsafePointer<Float>, _ n: Int, pivot: Float, offset: Float, floor: Float) -> HingeSums {
+        rowHingeSums(z, n, pivot: pivot, offset: offset, floor: floor)
     }
-    public static func writeHinge(_ z: UnsafePointer<Float>, _ n: Int, offset: Float, floor: Float, value: Float, linear: Bool,
+    public static func writeHinge(_ z: UnsafePointer<Float>, _ n: Int, pivot: Float, offset: Float, floor: Float, value: Float, linear: Bool,
                                   into out: UnsafeMutablePointer<Float>) {
-        rowWriteHinge(z, n, offset: offset, floor: floor, value: value, linear: linear, into: out)
+        rowWriteHinge(z, n, pivot: pivot, offset: offset, floor: floor, value: value, linear: linear, into: out)
     }
-    public static func hingeSums(_ z: UnsafePointer<Double>, _ n: Int, offset: Double, floor: Double) -> HingeSums {
-        rowHingeSums(z, n, offset: offset, floor: floor)
+    public static func hingeSums(_ z: UnsafePointer<Double>, _ n: Int, pivot: Double, offset: Double, floor: Double) -> HingeSums {
+        rowHingeSums(z, n, pivot: pivot, offset: offset, floor: floor)
     }
-    public static func writeHinge(_ z: UnsafePointer<Double>, _ n: Int, offset: Double, floor: Double, value: Double, linear: Bool,
+    public static func writeHinge(_ z: UnsafePointer<Double>, _ n: Int, pivot: Double, offset: Double, floor: Double, value: Double, linear: Bool,
                                   into out: UnsafeMutablePointer<Double>) {
-        rowWriteHinge(z, n, offset: offset, floor: floor, value: value, linear: linear, into: out)
+        rowWriteHinge(z, n, pivot: pivot, offset: offset, floor: floor, value: value, linear: linear, into: out)
     }
     public static func allBelowInfinity(_ z: UnsafePointer<Float>, _ n: Int) -> Bool { rowAllBelowInfinity(z, n) }
     public static func allBelowInfinity(_ z: UnsafePointer<Double>, _ n: Int) -> Bool { rowAllBelowInfinity(z, n) }
@@ -252,16 +252,17 @@ extension RowKernels {
         return sum.laneSum - compensation.laneSum
     }
 
-    // The margin loops: x = z + offset, "active" where x > 0 and x ≥ floor (compares are false for
+    // The margin loops: x = (z - pivot) + offset, "active" where x > 0 and x ≥ floor (compares are false for
     // NaN, so a NaN is never active; its own flag and output say it is there). Counts accumulate as
     // 1s in the lanes (exact up to 2^24 per lane in float32).
     @inline(__always)
-    static func rowHingeSums<T: VectorFloat>(_ z: UnsafePointer<T>, _ n: Int, offset: T, floor: T) -> HingeSums {
+    static func rowHingeSums<T: VectorFloat>(_ z: UnsafePointer<T>, _ n: Int, pivot: T, offset: T, floor: T) -> HingeSums {
         typealias V = T.Vector
-        let c = V(repeating: offset), lower = V(repeating: Swift.max(floor, 0)), zero = V(repeating: 0), one = V(repeating: 1)
+        let p = V(repeating: pivot), c = V(repeating: offset), lower = V(repeating: Swift.max(floor, 0))
+        let zero = V(repeating: 0), one = V(repeating: 1)
         var count = zero, sum = zero, squares = zero, nan = zero
         V.sweep(n) { j, lanes in
-            let x = V.load(z, j, lanes: lanes, fill: -.infinity) + c
+            let x = (V.load(z, j, lanes: lanes, fill: -.infinity) - p) + c
             let inactive = zero.replacing(with: one, where: x .> zero).replacing(with: zero, where: x .< lower) .== zero
             let term = x.replacing(with: zero, where: inactive)
             count += one.replacing(with: zero, where: inactive)
@@ -273,13 +274,13 @@ extension RowKernels {
     }
 
     @inline(__always)
-    static func rowWriteHinge<T: VectorFloat>(_ z: UnsafePointer<T>, _ n: Int, offset: T, floor: T, value: T, linear: Bool,
+    static func rowWriteHinge<T: VectorFloat>(_ z: UnsafePointer<T>, _ n: Int, pivot: T, offset: T, floor: T, value: T, linear: Bool,
                                               into out: UnsafeMutablePointer<T>) {
         typealias V = T.Vector
-        let c = V(repeating: offset), lower = V(repeating: Swift.max(floor, 0)), zero = V(repeating: 0)
-        let v = V(repeating: value)
+        let p = V(repeating: pivot), c = V(repeating: offset), lower = V(repeating: Swift.max(floor, 0))
+        let zero = V(repeating: 0), v = V(repeating: value)
         V.sweep(n) { j, lanes in
-            let x = V.load(z, j, lanes: lanes, fill: -.infinity) + c
+            let x = (V.load(z, j, lanes: lanes, fill: -.infinity) - p) + c
             let g = linear ? v * x : v
             let inactive = zero.replacing(with: V(repeating: 1), where: x .> zero)
                 .replacing(with: zero, where: x .< lower) .== zero
