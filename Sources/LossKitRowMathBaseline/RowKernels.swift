@@ -165,28 +165,30 @@ extension RowKernels {
     }
 
     // Σ_j e_j with e_j = exp(z_j + b_j - shift); out_j = e_j when asked. Lanes past the row's end
-    // read z = -inf (e = 0) and b = 0.
+    // read z = -inf (e = 0) and b = 0. Each case is its own loop (generic over the bias, so that the
+    // variants specialise: closures here were left as calls per vector).
     @inline(__always)
     static func rowSumExp<T: VectorFloat>(_ z: UnsafePointer<T>, bias: UnsafePointer<T>?, _ n: Int, shift: T,
                                           storingInto out: UnsafeMutablePointer<T>?) -> Double {
+        switch (bias, out) {
+        case (let b?, let o?): sumExpLoop(z, ClassBias(values: b), n, shift: shift, storingInto: o)
+        case (let b?, nil): sumExpLoop(z, ClassBias(values: b), n, shift: shift, storingInto: nil)
+        case (nil, let o?): sumExpLoop(z, NoBias<T>(), n, shift: shift, storingInto: o)
+        case (nil, nil): sumExpLoop(z, NoBias<T>(), n, shift: shift, storingInto: nil)
+        }
+    }
+
+    @inline(__always)
+    static func sumExpLoop<T: VectorFloat, B: BiasLanes>(_ z: UnsafePointer<T>, _ bias: B, _ n: Int, shift: T,
+                                                         storingInto out: UnsafeMutablePointer<T>?) -> Double
+        where B.Scalar == T {
         typealias V = T.Vector
         let s = V(repeating: shift)
         var total = V(repeating: 0)
-        @inline(__always) func run(_ term: (_ j: Int, _ lanes: Int) -> V) {
-            if let out {
-                V.sweep(n) { j, lanes in
-                    let e = term(j, lanes)
-                    e.store(out, j, lanes: lanes)
-                    total += e
-                }
-            } else {
-                V.sweep(n) { j, lanes in total += term(j, lanes) }
-            }
-        }
-        if let bias {
-            run { j, lanes in T.exp(V.load(z, j, lanes: lanes, fill: -.infinity) + V.load(bias, j, lanes: lanes, fill: 0) - s) }
-        } else {
-            run { j, lanes in T.exp(V.load(z, j, lanes: lanes, fill: -.infinity) - s) }
+        V.sweep(n) { j, lanes in
+            let e = T.exp(bias.add(to: V.load(z, j, lanes: lanes, fill: -.infinity), j, lanes: lanes) - s)
+            if let out { e.store(out, j, lanes: lanes) }
+            total += e
         }
         return total.laneSum
     }
@@ -195,27 +197,31 @@ extension RowKernels {
     @inline(__always)
     static func rowWriteSoftmax<T: VectorFloat>(_ z: UnsafePointer<T>, bias: UnsafePointer<T>?, _ n: Int, max: T,
                                                 logSum: T, scale: T, linear: T, into out: UnsafeMutablePointer<T>) {
+        if let bias {
+            writeSoftmaxLoop(z, ClassBias(values: bias), n, max: max, logSum: logSum, scale: scale, linear: linear, into: out)
+        } else {
+            writeSoftmaxLoop(z, NoBias<T>(), n, max: max, logSum: logSum, scale: scale, linear: linear, into: out)
+        }
+    }
+
+    @inline(__always)
+    static func writeSoftmaxLoop<T: VectorFloat, B: BiasLanes>(_ z: UnsafePointer<T>, _ bias: B, _ n: Int, max: T, logSum: T,
+                                                               scale: T, linear: T, into out: UnsafeMutablePointer<T>)
+        where B.Scalar == T {
         typealias V = T.Vector
         let m = V(repeating: max), l = V(repeating: logSum), a = V(repeating: scale), c = V(repeating: linear)
         let negativeInfinity = V(repeating: -.infinity), zero = V(repeating: 0)
-        @inline(__always) func run(_ shifted: (_ x: V, _ j: Int, _ lanes: Int) -> V) {
-            if linear == 0 {
-                V.sweep(n) { j, lanes in
-                    let x = V.load(z, j, lanes: lanes, fill: -.infinity)
-                    (a * T.exp(shifted(x, j, lanes) - l)).store(out, j, lanes: lanes)
-                }
-            } else {
-                V.sweep(n) { j, lanes in
-                    let x = V.load(z, j, lanes: lanes, fill: -.infinity)
-                    let term = x.multiplied(by: c, adding: a * T.exp(shifted(x, j, lanes) - l))
-                    term.replacing(with: zero, where: x .== negativeInfinity).store(out, j, lanes: lanes)
-                }
+        if linear == 0 {
+            V.sweep(n) { j, lanes in
+                let x = V.load(z, j, lanes: lanes, fill: -.infinity)
+                (a * T.exp((bias.add(to: x, j, lanes: lanes) - m) - l)).store(out, j, lanes: lanes)
             }
-        }
-        if let bias {
-            run { x, j, lanes in x + V.load(bias, j, lanes: lanes, fill: 0) - m }
         } else {
-            run { x, _, _ in x - m }
+            V.sweep(n) { j, lanes in
+                let x = V.load(z, j, lanes: lanes, fill: -.infinity)
+                let term = x.multiplied(by: c, adding: a * T.exp((bias.add(to: x, j, lanes: lanes) - m) - l))
+                term.replacing(with: zero, where: x .== negativeInfinity).store(out, j, lanes: lanes)
+            }
         }
     }
 
@@ -443,5 +449,22 @@ extension RowKernels {
                 g[targets[k] * stride + k] = T(Double(scales[k]) * Double(weights[k]) * (Double(pScale[k]) * py - 1))
             }
         }
+    }
+}
+
+/// A per-class bias added to a vector of logits: none, or b_j from memory.
+protocol BiasLanes {
+    associatedtype Scalar: VectorFloat
+    func add(to x: Scalar.Vector, _ j: Int, lanes: Int) -> Scalar.Vector
+}
+
+struct NoBias<Scalar: VectorFloat>: BiasLanes {
+    @inline(__always) func add(to x: Scalar.Vector, _ j: Int, lanes: Int) -> Scalar.Vector { x }
+}
+
+struct ClassBias<Scalar: VectorFloat>: BiasLanes {
+    let values: UnsafePointer<Scalar>
+    @inline(__always) func add(to x: Scalar.Vector, _ j: Int, lanes: Int) -> Scalar.Vector {
+        x + Scalar.Vector.load(values, j, lanes: lanes, fill: 0)
     }
 }
