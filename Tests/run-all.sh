@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 # --- what the tests need, by package name -----------------------------------------------------
-apt_packages="cmake libffi-dev pkg-config valgrind"
+apt_packages="cmake libffi-dev pkg-config valgrind qemu-user"
 missing=$(for p in $apt_packages; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
 if [ -n "$missing" ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null || exit 1
@@ -39,8 +39,14 @@ swift_tests() {  # swift test ARGS..., failing also when no test ran
     return "$status"
 }
 
-# The ABI tests in debug; the vector-math accuracy sweeps in release (minutes in debug).
+# The ABI tests in debug (on the fastest build of the row kernels this CPU has); the vector-math
+# accuracy sweeps in release (minutes in debug), for every build this CPU runs.
 run_group "swift" swift_tests --skip LossKitKernelsTests
+# The kernels' other builds on the tests that reach every kernel path (rows, columns, 16-bit, edges).
+for level in baseline avx2; do
+    LOSSKIT_SIMD=$level run_group "swift-$level" swift_tests --skip-build \
+        --filter "CrossEntropyTests|ColumnKernelTests|HalfPrecisionTests|LossEdgeCaseTests|NumericalRobustnessTests"
+done
 run_group "swift-vector-math" swift_tests -c release -Xswiftc -enable-testing --filter LossKitKernelsTests
 # Sanitizers, each in its own build folder, on the tests that drive bad inputs, edge cases and
 # threads (the whole suite under every sanitizer takes too long for CI: `swift test --sanitize=X`).
@@ -60,6 +66,8 @@ run_group "python-torch" torch_tests
 run_group "c++" bash bindings/cpp/tests/run.sh "$libdir"
 run_group "c-example" bash examples/c/run.sh "$libdir"
 run_group "c-plugin-host" bash Tests/c/run.sh "$libdir"
+# CPUs this machine is not (qemu-user): no AVX, and AVX2 without AVX-512.
+run_group "simd-dispatch" bash Tests/dispatch/run.sh "$libdir"
 run_group "packaging" bash Tests/packaging/run.sh
 run_group "fuzz" bash Tests/fuzz/run.sh "$libdir" 20
 run_group "valgrind" bash Tests/valgrind/run.sh "$libdir"

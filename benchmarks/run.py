@@ -332,16 +332,17 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "library": str(library_path), "library_sha256": sha256(library_path),
-        "losskit_version": losskit.version(),
+        "losskit_version": losskit.version(), "simd_level": losskit.simd_level(),
         "git_head": git("rev-parse", "HEAD"),
         "git_uncommitted_sources": git("status", "--porcelain", "--", "Sources").splitlines(),
         "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
         "cpu": cpu_model(), "cpus": os.cpu_count(), "loadavg_start": os.getloadavg(),
         "threads": threads, "budget_s": budget, "min_repeats": args.min_repeats,
         "max_repeats": args.max_repeats, "warmup": args.warmup, "nan_policy": args.nan_policy,
-        "seed": args.seed, "cases": len(plan),
+        "seed": args.seed, "cases": len(plan), "settle_ms": args.settle_ms,
     }
-    print(f"losskit {meta['losskit_version']} from {library_path} (sha256 {meta['library_sha256'][:12]})")
+    print(f"losskit {meta['losskit_version']} ({meta['simd_level']} kernels) from {library_path} "
+          f"(sha256 {meta['library_sha256'][:12]})")
     print(f"torch {torch.__version__}, numpy {np.__version__}, {meta['cpu']}, {meta['cpus']} CPUs, "
           f"load average {meta['loadavg_start'][0]:.1f}")
     print(f"{len(plan)} cases × threads {threads}, budget {budget:.0f} s, "

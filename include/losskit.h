@@ -364,6 +364,19 @@ lk_status lk_set_num_threads(int32_t count);
 /** The thread limit set by lk_set_num_threads (0 = one per CPU). */
 int32_t lk_get_num_threads(void);
 
+/* --------------------------------------------------------- instruction set */
+
+/**
+ * The build of the vector kernels this process runs, chosen once at load from
+ * what the CPU and the OS support: "avx512" (AVX-512 F/BW/DQ/VL), "avx2"
+ * (AVX2 + FMA) or "baseline" (any x86-64, or another architecture). The
+ * environment variable LOSSKIT_SIMD=baseline|avx2|avx512 caps the choice (it
+ * never raises it above what the CPU supports). Results may differ in the last
+ * bits between builds, never between runs or thread counts. Owned by the
+ * library, valid for the life of the process. Since 0.2.0.
+ */
+const char *lk_simd_level(void);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -1,4 +1,5 @@
 import CLossKit
+import LossKitKernels
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,4 +16,12 @@ public func lk_version() -> UnsafePointer<CChar>! {
 public func lk_version_number() -> UInt32 {
     // LK_VERSION_NUMBER is an expression macro Swift cannot import; this is its formula.
     UInt32(LK_VERSION_MAJOR * 10000 + LK_VERSION_MINOR * 100 + LK_VERSION_PATCH)
+}
+
+/// The dispatched level's name as a C string that lives as long as the process.
+nonisolated(unsafe) private let simdLevelCString = UnsafePointer(strdup(SIMDDispatch.level.name)!)
+
+@c @implementation
+public func lk_simd_level() -> UnsafePointer<CChar>! {
+    simdLevelCString
 }

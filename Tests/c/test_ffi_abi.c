@@ -63,6 +63,7 @@ static signature g_table[] = {
     {"lk_plugin_load", I, 1, {P}, 0, {0}},
     {"lk_set_num_threads", I, 1, {&ffi_type_sint32}, 0, {0}},
     {"lk_get_num_threads", &ffi_type_sint32, 0, {0}, 0, {0}},
+    {"lk_simd_level", P, 0, {0}, 0, {0}},
 };
 #undef P
 #undef I
@@ -137,6 +138,9 @@ static void test_version_and_status(void) {
     CHECK(r.p == (void *)lk_version() && strcmp((const char *)r.p, LK_VERSION_STRING) == 0);
     r = call("lk_version_number", NULL);
     CHECK((uint32_t)r.u == lk_version_number() && (uint32_t)r.u == LK_VERSION_NUMBER);
+    r = call("lk_simd_level", NULL);
+    CHECK(r.p == (void *)lk_simd_level() && (strcmp((const char *)r.p, "avx512") == 0 ||
+          strcmp((const char *)r.p, "avx2") == 0 || strcmp((const char *)r.p, "baseline") == 0));
     for (s = -1; s <= 30; ++s) {
         void *args[1] = {&s};
         r = call("lk_status_string", args);

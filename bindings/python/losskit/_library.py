@@ -150,6 +150,7 @@ class LkPluginApi(ctypes.Structure):
 _SIGNATURES = {
     "lk_version": (ctypes.c_char_p, []),
     "lk_version_number": (ctypes.c_uint32, []),
+    "lk_simd_level": (ctypes.c_char_p, []),
     "lk_status_string": (ctypes.c_char_p, [ctypes.c_int]),
     "lk_last_error_message": (ctypes.c_char_p, []),
     "lk_batch_init": (None, [ctypes.POINTER(LkBatch)]),

@@ -237,6 +237,11 @@ def version() -> str:
     return library().lk_version().decode()
 
 
+def simd_level() -> str:
+    """The build of the vector kernels in use: "avx512", "avx2" or "baseline" (see lk_simd_level)."""
+    return library().lk_simd_level().decode()
+
+
 def set_num_threads(count: int) -> None:
     """Use at most `count` threads per call; 0 means one per CPU (the default).
 
