@@ -39,16 +39,20 @@ let package = Package(
         .target(name: "LossKitRowMath"),
         // The row loops, one source compiled three times: any x86-64, AVX2 + FMA, AVX-512.
         // Only code chosen at run time by CPUID may use the two fast builds (SIMDDispatch.swift).
+        // The names matter: the linker keeps the first copy of a function several modules emit (the
+        // standard library's helpers and specialisations), SwiftPM links objects in module-name order,
+        // and "...Baseline" sorts before "...Fast...", so those shared copies are the baseline's — the
+        // AVX-512 copy of a helper once crashed a CPU without AVX. Tests/dispatch checks the order.
         .target(name: "LossKitRowMathBaseline", dependencies: ["LossKitRowMath"], swiftSettings: kernelFlags),
-        .target(name: "LossKitRowMathAVX2", dependencies: ["LossKitRowMath"],
+        .target(name: "LossKitRowMathFastAVX2", dependencies: ["LossKitRowMath"],
                 swiftSettings: kernelFlags + simdFlags(cpu: "haswell", level: "LOSSKIT_AVX2")),
-        .target(name: "LossKitRowMathAVX512", dependencies: ["LossKitRowMath"],
+        .target(name: "LossKitRowMathFastAVX512", dependencies: ["LossKitRowMath"],
                 swiftSettings: kernelFlags + simdFlags(cpu: "skylake-avx512", level: "LOSSKIT_AVX512")),
         // Pure Swift math: fused loss + gradient kernels, no C-ABI concerns.
         .target(
             name: "LossKitKernels",
-            dependencies: ["CLossKitCPU", "LossKitRowMath", "LossKitRowMathBaseline", "LossKitRowMathAVX2",
-                           "LossKitRowMathAVX512"],
+            dependencies: ["CLossKitCPU", "LossKitRowMath", "LossKitRowMathBaseline", "LossKitRowMathFastAVX2",
+                           "LossKitRowMathFastAVX512"],
             swiftSettings: kernelFlags
         ),
         // The exported `lk_` functions: validate, convert, call the kernels.
@@ -68,6 +72,6 @@ let package = Package(
         ),
         .testTarget(name: "LossKitABITests", dependencies: ["CLossKit", "LossKitABI"]),
         .testTarget(name: "LossKitKernelsTests", dependencies: ["LossKitKernels", "LossKitRowMath", "LossKitRowMathBaseline",
-                                                             "LossKitRowMathAVX2", "LossKitRowMathAVX512"]),
+                                                             "LossKitRowMathFastAVX2", "LossKitRowMathFastAVX512"]),
     ]
 )

@@ -41,6 +41,10 @@ public struct HighErrorMargin: ClassIndexLoss {
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
         let zy = z[y]
+        if zy == -.infinity {  // a masked target: infinite loss, nothing finite to learn (z_j - z_y = +inf)
+            zeroRow(grad, classes)
+            return .infinity
+        }
         let mu = classMargins.isEmpty ? margin : classMargins[y]
         let c = T(mu)
         let positive = hingeSums(z, classes, except: y, pivot: zy, offset: c, floor: 0)

@@ -23,6 +23,9 @@ public protocol KernelFloat: BinaryFloatingPoint, Sendable {
     static func rowWriteSoftmax(_ z: UnsafePointer<Self>, bias: UnsafePointer<Self>?, _ n: Int, max: Self,
                                 logSum: Self, scale: Self, linear: Self, into out: UnsafeMutablePointer<Self>)
     static func rowScale(_ g: UnsafeMutablePointer<Self>, _ n: Int, by factor: Self)
+    static func rowScaledExpSums(_ z: UnsafePointer<Self>, _ n: Int, factor: Self, max: Self) -> (sum: Double, weighted: Double)
+    static func rowWriteScaledSoftmax(_ z: UnsafePointer<Self>, _ n: Int, factor: Self, max: Self, logSum: Self,
+                                      scale: Self, linear: Self, into out: UnsafeMutablePointer<Self>)
     static func rowWriteLinear(_ z: UnsafePointer<Self>, _ n: Int, factor: Self, into out: UnsafeMutablePointer<Self>)
     static func rowSumSquares(_ z: UnsafePointer<Self>, _ n: Int) -> Double
     static func rowAllBelowInfinity(_ z: UnsafePointer<Self>, _ n: Int) -> Bool
@@ -96,6 +99,14 @@ extension KernelFloat where Self == Float {
     public static func rowScale(_ g: UnsafeMutablePointer<Self>, _ n: Int, by factor: Self) {
         SIMDDispatch.rowMath.scale(g, n, by: factor)
     }
+    public static func rowScaledExpSums(_ z: UnsafePointer<Self>, _ n: Int, factor: Self, max: Self) -> (sum: Double, weighted: Double) {
+        SIMDDispatch.rowMath.scaledExpSums(z, n, factor: factor, max: max)
+    }
+    public static func rowWriteScaledSoftmax(_ z: UnsafePointer<Self>, _ n: Int, factor: Self, max: Self, logSum: Self,
+                                             scale: Self, linear: Self, into out: UnsafeMutablePointer<Self>) {
+        SIMDDispatch.rowMath.writeScaledSoftmax(z, n, factor: factor, max: max, logSum: logSum, scale: scale, linear: linear,
+                                                into: out)
+    }
     public static func rowWriteLinear(_ z: UnsafePointer<Self>, _ n: Int, factor: Self, into out: UnsafeMutablePointer<Self>) {
         SIMDDispatch.rowMath.writeLinear(z, n, factor: factor, into: out)
     }
@@ -146,6 +157,14 @@ extension KernelFloat where Self == Double {
     }
     public static func rowScale(_ g: UnsafeMutablePointer<Self>, _ n: Int, by factor: Self) {
         SIMDDispatch.rowMath.scale(g, n, by: factor)
+    }
+    public static func rowScaledExpSums(_ z: UnsafePointer<Self>, _ n: Int, factor: Self, max: Self) -> (sum: Double, weighted: Double) {
+        SIMDDispatch.rowMath.scaledExpSums(z, n, factor: factor, max: max)
+    }
+    public static func rowWriteScaledSoftmax(_ z: UnsafePointer<Self>, _ n: Int, factor: Self, max: Self, logSum: Self,
+                                             scale: Self, linear: Self, into out: UnsafeMutablePointer<Self>) {
+        SIMDDispatch.rowMath.writeScaledSoftmax(z, n, factor: factor, max: max, logSum: logSum, scale: scale, linear: linear,
+                                                into: out)
     }
     public static func rowWriteLinear(_ z: UnsafePointer<Self>, _ n: Int, factor: Self, into out: UnsafeMutablePointer<Self>) {
         SIMDDispatch.rowMath.writeLinear(z, n, factor: factor, into: out)

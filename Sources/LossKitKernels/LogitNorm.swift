@@ -16,47 +16,33 @@ public struct LogitNorm: ClassIndexLoss {
     // r = ‖z‖₂,  c = 1/(τ·(r + ε)),  u = c·z,  L = CE(u, y) = lse(u) - u_y
     // ∂L/∂z = c·g - (c²·τ/r)·(z·g)·z   with g = softmax(u) - δ_y   (z·g = Σ z_j p_j - z_y; term 0 if r = 0)
     // Masked classes (z_j = -inf) are left out of r and of the softmax (gradient 0).
-    // Three reads: the norm must be known before the softmax of u can start.
-    // Pass 1: r² and max z. Pass 2: Σ exp(u_j - u_max) and Σ z_j·exp(u_j - u_max). Pass 3: g.
+    // Three reads: the norm must be known before the softmax of u can start. Exponents are formed as
+    // c·(z_j - z_max) (the difference first: accurate where it matters, near the max).
+    // Read 1: r² and max z. Read 2: Σ e_j and Σ z_j·e_j, e_j = exp(c·(z_j - z_max)). Read 3: g.
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
-        if z[y] == -.infinity {  // a masked target: infinite loss; the radial term would be inf·z
+        let zy = z[y]
+        if zy == -.infinity {  // a masked target: infinite loss; the radial term would be inf·z
             zeroRow(grad, classes)
             return .infinity
         }
-        var squares: Double = 0
-        var zMax = -Double.infinity
-        for j in 0..<classes {
-            let zj = Double(z[j])
-            if zj != -.infinity { squares += zj * zj; zMax = max(zMax, zj) }
-        }
+        let squares = T.rowSumSquares(z, classes)
+        let zMax = T.rowMax(z, bias: nil, classes)
         guard zMax > -.infinity || squares.isNaN else { zeroRow(grad, classes); return .infinity }
         let r = squares.squareRoot()
         let c = 1 / (tau * (r + Self.epsilon))
-        let uMax = c * zMax
-        var sumExp: Double = 0
-        var sumZExp: Double = 0
-        for j in 0..<classes {
-            let zj = Double(z[j])
-            guard zj != -.infinity else { continue }
-            let e = Double(T.exp(T(c * zj - uMax)))
-            sumExp += e
-            sumZExp += zj * e
-        }
-        let lse = uMax + Double.log(sumExp)
-        let zy = Double(z[y])
+        let sums = T.rowScaledExpSums(z, classes, factor: T(c), max: zMax)
+        let logSum = Double.log(sums.sum)
+        let lse = c * Double(zMax) + logSum
         if let grad {
-            let zDotG = sumZExp / sumExp - zy
+            let zDotG = sums.weighted / sums.sum - Double(zy)
             let radial = r > 0 ? c * c * tau / r * zDotG : 0
             let sT = Double(scale)
-            for j in 0..<classes {
-                let zj = z[j]
-                guard zj != -.infinity else { grad[j] = 0; continue }
-                let p = Double(T.exp(T(c * Double(zj) - lse)))  // exponent in Double: u and lse reach 1/τ
-                let g = j == y ? p - 1 : p
-                grad[j] = T(sT * (c * g - radial * Double(zj)))
-            }
+            T.rowWriteScaledSoftmax(z, classes, factor: T(c), max: zMax, logSum: T(logSum), scale: T(sT * c),
+                                    linear: T(-sT * radial), into: grad)
+            let py = Double.exp(c * (Double(zy) - Double(zMax)) - logSum)
+            grad[y] = T(sT * (c * (py - 1) - radial * Double(zy)))
         }
-        return lse - c * zy
+        return lse - c * Double(zy)
     }
 }

@@ -122,6 +122,20 @@ public enum LossEngine {
                                     continue
                                 }
                             }
+                            let tile = rows.tile(at: row, end: range.upperBound)
+                            if tile > 0 {  // (N, C, d…): a tile of rows gathered at once
+                                let z = rows.gatherTile(row, count: tile, into: scratch)
+                                let g = rows.gradientTile(scratch: scratch)
+                                for k in 0..<tile {
+                                    let zk = z + k * classes, gk = g.map { $0 + k * classes }
+                                    let value = sample(zk, gk, scale(row + k), row + k, scratch)
+                                    if value == nil { zeroRow(gk, classes) }
+                                    record(row + k, value ?? 0)
+                                }
+                                rows.scatterTile(row, count: tile, from: g)
+                                row += tile
+                                continue
+                            }
                             let z = rows.gather(row, into: scratch)
                             let g = rows.gradientRow(row, scratch: scratch)
                             let value = sample(z, g, scale(row), row, scratch)

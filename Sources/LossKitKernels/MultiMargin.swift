@@ -26,6 +26,10 @@ public struct MultiMargin: ClassIndexLoss {
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
         let zy = z[y]
+        if zy == -.infinity {  // a masked target: infinite loss, nothing finite to learn (z_j - z_y = +inf)
+            zeroRow(grad, classes)
+            return .infinity
+        }
         let invC = 1 / Double(classes)
         let c = T(margin)
         let sums = hingeSums(z, classes, except: y, pivot: zy, offset: c, floor: 0)

@@ -1,7 +1,7 @@
 import CLossKitCPU
 import LossKitRowMath
-import LossKitRowMathAVX2
-import LossKitRowMathAVX512
+import LossKitRowMathFastAVX2
+import LossKitRowMathFastAVX512
 import LossKitRowMathBaseline
 #if canImport(Glibc)
 import Glibc
@@ -37,8 +37,8 @@ public enum SIMDDispatch {
     static func implementation(for level: SIMDLevel) -> any RowMath.Type {
         switch level {
         case .baseline: LossKitRowMathBaseline.RowKernels.self
-        case .avx2: LossKitRowMathAVX2.RowKernels.self
-        case .avx512: LossKitRowMathAVX512.RowKernels.self
+        case .avx2: LossKitRowMathFastAVX2.RowKernels.self
+        case .avx512: LossKitRowMathFastAVX512.RowKernels.self
         }
     }
 }

@@ -2,8 +2,8 @@
 /// that the kernels can call whichever build of them suits the CPU (see `SIMDLevel`).
 ///
 /// The same source (Sources/LossKitRowMathBaseline) is compiled three times: for any x86-64 (SSE2),
-/// for AVX2 + FMA and for AVX-512, as the modules LossKitRowMathBaseline, LossKitRowMathAVX2 and
-/// LossKitRowMathAVX512. Each conforms its `RowKernels` enum to this protocol; the kernels pick one at
+/// for AVX2 + FMA and for AVX-512, as the modules LossKitRowMathBaseline, LossKitRowMathFastAVX2 and
+/// LossKitRowMathFastAVX512. Each conforms its `RowKernels` enum to this protocol; the kernels pick one at
 /// load time. Conventions shared by every requirement:
 /// - a masked class is z = -inf: it adds 0 to every sum and gets a gradient of 0;
 /// - NaN propagates into sums and outputs (the max alone skips it: a NaN reaches the sum instead);
@@ -32,6 +32,17 @@ public protocol RowMath: SendableMetatype {
                              logSum: Float, scale: Float, linear: Float, into out: UnsafeMutablePointer<Float>)
     static func writeSoftmax(_ z: UnsafePointer<Double>, bias: UnsafePointer<Double>?, _ n: Int, max: Double,
                              logSum: Double, scale: Double, linear: Double, into out: UnsafeMutablePointer<Double>)
+
+    /// With e_j = exp(factor·(z_j - max)): (Σ_j e_j, Σ_j z_j·e_j) over the z_j that are not -inf (the
+    /// softmax of scaled logits, LogitNorm's u = c·z; the difference first keeps the exponent accurate).
+    static func scaledExpSums(_ z: UnsafePointer<Float>, _ n: Int, factor: Float, max: Float) -> (sum: Double, weighted: Double)
+    static func scaledExpSums(_ z: UnsafePointer<Double>, _ n: Int, factor: Double, max: Double) -> (sum: Double, weighted: Double)
+
+    /// out_j = scale·exp(factor·(z_j - max) - logSum) + linear·z_j, and 0 where z_j = -inf.
+    static func writeScaledSoftmax(_ z: UnsafePointer<Float>, _ n: Int, factor: Float, max: Float, logSum: Float,
+                                   scale: Float, linear: Float, into out: UnsafeMutablePointer<Float>)
+    static func writeScaledSoftmax(_ z: UnsafePointer<Double>, _ n: Int, factor: Double, max: Double, logSum: Double,
+                                   scale: Double, linear: Double, into out: UnsafeMutablePointer<Double>)
 
     /// g_j = factor·g_j.
     static func scale(_ g: UnsafeMutablePointer<Float>, _ n: Int, by factor: Float)

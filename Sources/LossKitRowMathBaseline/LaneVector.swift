@@ -26,7 +26,6 @@ protocol LaneVector {
     static func .!= (a: Self, b: Self) -> Mask
     /// self where `mask` is false, `other` where it is true.
     func replacing(with other: Self, where mask: Mask) -> Self
-    static func anyLane(_ mask: Mask) -> Bool
     /// self·b + c, rounded twice. Not `addingProduct`: the standard library computes it lane by
     /// lane and LLVM re-vectorises that into 128-bit pieces inside larger loops (seen in the AVX-512
     /// build: four xmm FMAs per vector instead of one zmm multiply and add).
@@ -91,12 +90,10 @@ extension LaneVector {
 }
 
 extension SIMD16: LaneVector where Scalar == Float {
-    @inline(__always) static func anyLane(_ mask: SIMDMask<SIMD16<Int32>>) -> Bool { any(mask) }
     @inline(__always) func multiplied(by b: Self, adding c: Self) -> Self { self * b + c }
 }
 
 extension SIMD8: LaneVector where Scalar == Double {
-    @inline(__always) static func anyLane(_ mask: SIMDMask<SIMD8<Int64>>) -> Bool { any(mask) }
     @inline(__always) func multiplied(by b: Self, adding c: Self) -> Self { self * b + c }
 }
 

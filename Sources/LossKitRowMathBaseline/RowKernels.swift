@@ -16,10 +16,10 @@ public enum RowKernels: RowMath {
     #endif
 
     public static func max(_ z: UnsafePointer<Float>, bias: UnsafePointer<Float>?, _ n: Int) -> Float {
-        bias.map { rowMax(z, $0, n) } ?? rowMax(z, n)
+        if let bias { rowMax(z, bias, n) } else { rowMax(z, n) }
     }
     public static func max(_ z: UnsafePointer<Double>, bias: UnsafePointer<Double>?, _ n: Int) -> Double {
-        bias.map { rowMax(z, $0, n) } ?? rowMax(z, n)
+        if let bias { rowMax(z, bias, n) } else { rowMax(z, n) }
     }
 
     public static func sumExp(_ z: UnsafePointer<Float>, bias: UnsafePointer<Float>?, _ n: Int, shift: Float,
@@ -40,6 +40,20 @@ public enum RowKernels: RowMath {
         rowWriteSoftmax(z, bias: bias, n, max: max, logSum: logSum, scale: scale, linear: linear, into: out)
     }
 
+    public static func scaledExpSums(_ z: UnsafePointer<Float>, _ n: Int, factor: Float, max: Float) -> (sum: Double, weighted: Double) {
+        rowScaledExpSums(z, n, factor: factor, max: max)
+    }
+    public static func writeScaledSoftmax(_ z: UnsafePointer<Float>, _ n: Int, factor: Float, max: Float, logSum: Float,
+                                          scale: Float, linear: Float, into out: UnsafeMutablePointer<Float>) {
+        rowWriteScaledSoftmax(z, n, factor: factor, max: max, logSum: logSum, scale: scale, linear: linear, into: out)
+    }
+    public static func scaledExpSums(_ z: UnsafePointer<Double>, _ n: Int, factor: Double, max: Double) -> (sum: Double, weighted: Double) {
+        rowScaledExpSums(z, n, factor: factor, max: max)
+    }
+    public static func writeScaledSoftmax(_ z: UnsafePointer<Double>, _ n: Int, factor: Double, max: Double, logSum: Double,
+                                          scale: Double, linear: Double, into out: UnsafeMutablePointer<Double>) {
+        rowWriteScaledSoftmax(z, n, factor: factor, max: max, logSum: logSum, scale: scale, linear: linear, into: out)
+    }
     public static func scale(_ g: UnsafeMutablePointer<Float>, _ n: Int, by factor: Float) { rowScale(g, n, by: factor) }
     public static func scale(_ g: UnsafeMutablePointer<Double>, _ n: Int, by factor: Double) { rowScale(g, n, by: factor) }
 
@@ -225,6 +239,36 @@ extension RowKernels {
         }
     }
 
+    // LogitNorm's softmax of u = c·z, exponents formed as c·(z - max): lanes past the row's end and
+    // masked classes read -inf, whose e is 0 and whose z·e is taken as 0.
+    @inline(__always)
+    static func rowScaledExpSums<T: VectorFloat>(_ z: UnsafePointer<T>, _ n: Int, factor: T, max: T) -> (sum: Double, weighted: Double) {
+        typealias V = T.Vector
+        let c = V(repeating: factor), m = V(repeating: max), zero = V(repeating: 0), negativeInfinity = V(repeating: -.infinity)
+        var sum = zero, weighted = zero
+        V.sweep(n) { j, lanes in
+            let x = V.load(z, j, lanes: lanes, fill: -.infinity)
+            let masked = x .== negativeInfinity  // e = 0 there, also when the factor is 0 (0·-inf = NaN)
+            let e = T.exp(c * (x - m)).replacing(with: zero, where: masked)
+            sum += e
+            weighted += (x * e).replacing(with: zero, where: masked)
+        }
+        return (sum.laneSum, weighted.laneSum)
+    }
+
+    @inline(__always)
+    static func rowWriteScaledSoftmax<T: VectorFloat>(_ z: UnsafePointer<T>, _ n: Int, factor: T, max: T, logSum: T,
+                                                      scale: T, linear: T, into out: UnsafeMutablePointer<T>) {
+        typealias V = T.Vector
+        let c = V(repeating: factor), m = V(repeating: max), l = V(repeating: logSum)
+        let a = V(repeating: scale), b = V(repeating: linear), zero = V(repeating: 0), negativeInfinity = V(repeating: -.infinity)
+        V.sweep(n) { j, lanes in
+            let x = V.load(z, j, lanes: lanes, fill: -.infinity)
+            let term = x.multiplied(by: b, adding: a * T.exp(c * (x - m) - l))
+            term.replacing(with: zero, where: x .== negativeInfinity).store(out, j, lanes: lanes)
+        }
+    }
+
     @inline(__always)
     static func rowScale<T: VectorFloat>(_ g: UnsafeMutablePointer<T>, _ n: Int, by factor: T) {
         typealias V = T.Vector
@@ -255,7 +299,9 @@ extension RowKernels {
             compensation = (next - sum) - term
             sum = next
         }
-        return sum.laneSum - compensation.laneSum
+        // An overflow to +inf makes the compensation inf - inf = NaN: the sum is then +inf itself.
+        let total = sum.laneSum
+        return total.isFinite ? total - compensation.laneSum : total
     }
 
     // The margin loops: x = (z - pivot) + offset, "active" where x > 0 and x ≥ floor (compares are false for
@@ -302,7 +348,7 @@ extension RowKernels {
         V.sweep(n) { j, lanes in
             bad = one.replacing(with: bad, where: V.load(z, j, lanes: lanes, fill: 0) .< infinity)
         }
-        return !V.anyLane(bad .> zero)
+        return bad.laneSum == 0
     }
 
     // The column loops: the row loops' passes with the class axis walked by `stride` and every lane
@@ -353,7 +399,7 @@ extension RowKernels {
         }
         for j in 0..<classes {
             columnClassExp(z + j * stride, bias: bias?[j] ?? 0, samples: samples, shifts: shifts, sum: sum,
-                           storingInto: out.map { $0 + j * stride })
+                           storingInto: out == nil ? nil : out! + j * stride)
         }
     }
 

@@ -16,6 +16,32 @@ cc -std=c99 -O2 -Wall -Wextra -Werror -I"$here/../../include" "$here/dispatch_ch
     -L"$libdir" -llosskit -Wl,-rpath,"$libdir" || exit 1
 
 passed=0 failed=0
+
+# Static check: the linker keeps the first copy of a function that several modules emit (standard
+# library helpers and specialisations), so every such function the fast builds define must also be
+# defined by a baseline object linked before them — else their AVX copy would serve baseline code —
+# and none may take SIMD values: builds for different CPUs pass vectors in different registers, so
+# one copy cannot serve both (seen: SIMD.min() of a mask, shared, gave wrong answers).
+list="$libdir/losskit.product/Objects.LinkFileList"
+if [ -f "$list" ]; then
+    first_fast=$(grep -n 'LossKitRowMath[A-Za-z]*AVX' "$list" | head -1 | cut -d: -f1)
+    unsafe=""
+    baseline_symbols=$(head -n $((first_fast - 1)) "$list" | xargs nm --defined-only 2>/dev/null | awk '{print $3}' | sort -u)
+    for object in $(grep 'LossKitRowMath[A-Za-z]*AVX' "$list"); do
+        module=$(basename "$(dirname "$object")" .build)
+        for symbol in $(nm --defined-only "$object" | awk '$2 ~ /^[TW]$/ {print $3}' | grep -v "$module"); do
+            if [[ $symbol == *SIMD* ]] || ! grep -qxF "$symbol" <<<"$baseline_symbols"; then unsafe="$unsafe $symbol"; fi
+        done
+    done
+    if [ -n "$unsafe" ]; then
+        echo "FAIL link order: shared functions defined first by a fast build:$unsafe"; failed=$((failed + 1))
+    else
+        echo "ok   link order (every function the fast builds share is first defined by a baseline object)"
+        passed=$((passed + 1))
+    fi
+else
+    echo "FAIL: $list not found (the check needs SwiftPM's link list next to the library)"; failed=$((failed + 1))
+fi
 expect() {  # expect NAME EXPECTED_FILE ACTUAL_FILE LEVEL
     if [ "$(cut -d' ' -f1 "$3" | sort -u)" != "$4" ]; then
         echo "FAIL $1: expected level $4, got $(cut -d' ' -f1 "$3" | sort -u | tr '\n' ' ')"; failed=$((failed + 1))
