@@ -1,42 +1,9 @@
-/// log Σ_j exp(x_j) accumulated in one pass (the "online softmax" of Milakov & Gimelshein): the running
-/// sum is rescaled whenever the running maximum grows, so exp never sees a positive argument.
-/// `-inf` inputs (masked classes) add nothing; a NaN input makes the result NaN wherever it sits.
+/// log Σ_j exp(x_j) of a row as its max and Σ exp(x - max) (`VectorRow.logSumExp` computes it).
+/// `-inf` inputs (masked classes) add nothing; a NaN input makes the sum NaN.
 struct OnlineLogSumExp<T: KernelFloat> {
-    private(set) var max: T = -.infinity
+    let max: T
     /// Σ exp(x - max).
-    private(set) var sum: Double = 0
-
-    init() {}
-
-    init(max: T, sum: Double) {
-        self.max = max
-        self.sum = sum
-    }
-
-    @inline(__always)
-    mutating func add(_ x: T) {
-        if x > max {
-            sum = sum * Double(T.exp(max - x)) + 1
-            max = x
-        } else if x.isNaN {
-            sum = .nan
-        } else if max > -.infinity {
-            sum += Double(T.exp(x - max))
-        }
-    }
-
-    /// Adds a partial accumulator (a lane's running max and its sum of exp(x - max)).
-    @inline(__always)
-    mutating func merge(max otherMax: T, sum otherSum: Double) {
-        if otherSum.isNaN {
-            sum = .nan
-        } else if otherMax > max {
-            sum = sum * Double(T.exp(max - otherMax)) + otherSum
-            max = otherMax
-        } else if otherMax > -.infinity {
-            sum += otherSum * Double(T.exp(otherMax - max))
-        }
-    }
+    let sum: Double
 
     /// False when every input was -inf (nothing can be predicted). True when a NaN was seen, so that
     /// the NaN reaches the loss.
@@ -44,7 +11,7 @@ struct OnlineLogSumExp<T: KernelFloat> {
 
     var value: Double { Double(max) + Double.log(sum) }
 
-    /// p(x) = exp(x - lse) for the inputs seen so far.
+    /// p(x) = exp(x - lse).
     var softmax: Softmax<T> { Softmax(max: max, logSum: T(Double.log(sum))) }
 
     /// log Σ exp over a whole row (vector loops).

@@ -58,7 +58,7 @@ extension ClassIndexLoss {
                                      grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
         let w = weight?[target] ?? 1
         let loss = row(z, classes: classes, target: target, grad: grad, scale: scale * w)
-        return w == 0 ? 0 : Double(w) * loss
+        return weightedLoss(loss, Double(w))
     }
 
     /// Never called: the engine refuses probability targets when `acceptsProbabilities` is false.
@@ -67,6 +67,10 @@ extension ClassIndexLoss {
         .nan
     }
 }
+
+/// w·loss, and 0 for a weight of 0 whatever the loss (an infinite loss of a sample that does not count).
+@inline(__always)
+func weightedLoss(_ loss: Double, _ weight: Double) -> Double { weight == 0 ? 0 : weight * loss }
 
 /// Writes zeros over a gradient row (a sample that contributes nothing).
 @inline(__always)

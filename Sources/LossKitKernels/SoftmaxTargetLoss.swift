@@ -40,10 +40,6 @@ extension SoftmaxTargetLoss {
     public func withBias<T: KernelFloat, R>(_ body: (UnsafePointer<T>?) -> R) -> R { body(nil) }
     public var isSoftmaxTarget: Bool { true }
 
-    /// w·loss, 0 for a weight of 0 whatever the loss (an infinite loss of a sample that does not count).
-    @inline(__always)
-    func weighted(_ loss: Double, _ weight: Double) -> Double { weight == 0 ? 0 : weight * loss }
-
     /// The unweighted row kernel of `ClassIndexLoss` (the host applies w_y through `scale`).
     @inline(__always)
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
@@ -93,11 +89,11 @@ extension SoftmaxTargetLoss {
                 guard y >= 0 else { losses[k] = 0; continue }
                 let w = weight.map { Double($0[y]) } ?? 1
                 if isMasked(k) {
-                    losses[k] = weighted(maskedSampleLoss(), w)
+                    losses[k] = weightedLoss(maskedSampleLoss(), w)
                     continue
                 }
                 let terms = sample(lse: Double(max[k]) + logSum[k], targetLogit: targetLogit[k])
-                losses[k] = weighted(terms.loss, w)
+                losses[k] = weightedLoss(terms.loss, w)
                 let scale = Double(scales[k]) * w, inverseSum = 1 / sum[k]
                 factor[k] = T(scale * terms.pScale * inverseSum)
                 if let g {

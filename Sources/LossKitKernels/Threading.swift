@@ -1,4 +1,3 @@
-import Dispatch
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -50,13 +49,6 @@ public enum Threading {
         }
         WorkerPool.shared.run(chunks: chunks, threads: threads, body)
     }
-}
-
-/// Hands a value the compiler cannot prove thread-safe to worker threads whose accesses are disjoint
-/// by construction (each chunk writes only its own rows and partial-sum slot).
-struct UncheckedSendable<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }
 
 extension Threading {

@@ -23,16 +23,6 @@ enum VectorRow {
         T.rowScale(g, count, by: T(scale / lse.sum))
     }
 
-    /// g_j = scale·(p_j - [j = y]), from the exp(z_j - max) that `logSumExp(…, storingInto: g)` left in
-    /// g: the gradient shape shared by every loss that is a function of the target's probability p_y.
-    @inline(__always)
-    static func finishSoftmaxMinusTarget<T: KernelFloat>(_ g: UnsafeMutablePointer<T>, _ count: Int,
-                                                         _ lse: OnlineLogSumExp<T>, target y: Int, scale: Double) {
-        let py = Double(g[y]) / lse.sum
-        finishSoftmax(g, count, lse, scale: scale)
-        g[y] = T(scale * (py - 1))
-    }
-
     /// g_j = scale·p_j + linear·z_j for every j, p = softmax(z + b) recomputed from z (so g may be z
     /// itself); the linear term is 0 where z_j = -inf.
     @inline(__always)
