@@ -24,13 +24,14 @@ struct ColumnLayout<T: KernelFloat> {
     let classes: Int
     let inner: Int
 
-    /// nil when neither form applies to the batch.
-    init?(_ batch: Batch<T>, width: Int) {
+    /// nil when neither form applies to the batch. `maxTile` lowers the positions per (N, C, d…) tile
+    /// (rounded down to whole vectors, one vector at least).
+    init?(_ batch: Batch<T>, width: Int, maxTile: Int = Self.maxTile) {
         guard batch.inner > 1 || batch.classes < Self.transposeBelow else { return nil }
         self.width = width
         classes = batch.classes
         inner = batch.inner
-        maxSamples = inner == 1 ? Self.transposedTile : Self.maxTile
+        maxSamples = inner == 1 ? Self.transposedTile : Swift.max(width, Swift.min(maxTile, Self.maxTile) / width * width)
     }
 
     var isTransposed: Bool { inner == 1 }

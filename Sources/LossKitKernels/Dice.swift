@@ -34,8 +34,8 @@ public struct Dice: BatchEvaluator {
     //   L = 1 - Σ_{c counted} w_c·D_c / Σ_{c counted} w_c       (w = class weights, 1 by default)
     //   a_ic = ∂L/∂p_ic = -(w_c/W)·(2·g_ic/(S_c + s) - (2·I_c + s)/(S_c + s)²)
     //   ∂L/∂z_ik = p_ik·(a_ik - Σ_c p_ic·a_ic)          (the softmax's Jacobian)
-    // Phase 1 reads each pixel's row twice (log-sum-exp, then p) and sums I, Σp, Σg per chunk.
-    // Phase 2 reads it twice again and writes the gradient. Ignored pixels: no term, gradient 0.
+    // Phase 1 (`DicePasses.accumulate`) sums I, Σp, Σg per chunk; phase 2 (`DicePasses.gradient`)
+    // writes the gradient. Ignored pixels: no term, gradient 0.
     private func evaluate<T: KernelFloat>(_ batch: Batch<T>, nanPolicy: NaNPolicy) throws(LossError) {
         guard batch.reduction == .mean else {
             throw LossError(.badReduction, "loss 'dice' is one number per batch; expected reduction mean")
@@ -43,10 +43,9 @@ public struct Dice: BatchEvaluator {
         try BatchValidation.checkWeights(batch)
         try BatchValidation.checkDLoss(batch)
         if nanPolicy == .error { try BatchValidation.checkLogits(batch) }
-        let label: (Int) -> Int64
         switch batch.target {
-        case .int32(let t): _ = try BatchValidation.checkIndices(batch, t); label = { Int64(t[$0]) }
-        case .int64(let t): _ = try BatchValidation.checkIndices(batch, t); label = { t[$0] }
+        case .int32(let t): _ = try BatchValidation.checkIndices(batch, t)
+        case .int64(let t): _ = try BatchValidation.checkIndices(batch, t)
         case .probabilities:
             throw LossError(.badProbabilities, "loss 'dice' takes class-index targets (int32 or int64), not probabilities")
         }
@@ -55,9 +54,10 @@ public struct Dice: BatchEvaluator {
             batch.loss[0] = 0
             return
         }
+        let passes = DicePasses(batch)
         // Few enough chunks that their per-class partial sums stay within ~8 MB whatever C is.
-        let plan = Threading.plan(rows: pixels, rowCost: classes, maxChunks: max(1, (1 << 20) / (3 * classes)))
-        let rows = RowAccess(batch)
+        let plan = Threading.plan(rows: pixels, rowCost: classes, maxChunks: max(1, (1 << 20) / (3 * classes)),
+                                  multipleOf: passes.layout?.width ?? 1)
 
         // Phase 1: per-chunk class totals, added in chunk order (deterministic for any thread count).
         let stats = 3 * classes  // I_c, Σ_i p_ic, Σ_i g_ic
@@ -66,19 +66,7 @@ public struct Dice: BatchEvaluator {
             Threading.forEachChunk(plan.chunks) { chunk in
                 let sums = partials.baseAddress! + chunk * stats
                 for k in 0..<stats { sums[k] = 0 }
-                rows.withScratch { scratch in
-                    for pixel in plan.rows(of: chunk, total: pixels) {
-                        let y = label(pixel)
-                        if y == batch.ignoreIndex { continue }
-                        let z = rows.gather(pixel, into: scratch)
-                        let lse = OnlineLogSumExp.of(z, classes)
-                        guard lse.hasFiniteInput else { continue }
-                        let softmax = lse.softmax
-                        for c in 0..<classes { sums[classes + c] += Double(softmax(z[c])) }
-                        sums[Int(y)] += Double(softmax(z[Int(y)]))
-                        sums[2 * classes + Int(y)] += 1
-                    }
-                }
+                passes.accumulate(plan.rows(of: chunk, total: pixels), into: sums)
             }
             for chunk in 0..<plan.chunks {
                 for k in 0..<stats { totals[k] += partials[chunk * stats + k] }
@@ -86,8 +74,7 @@ public struct Dice: BatchEvaluator {
         }
 
         // The loss and, per class, the two constants of a_ic = coefficient_c·g_ic + offset_c.
-        var coefficient = [Double](repeating: 0, count: classes)
-        var offset = [Double](repeating: 0, count: classes)
+        var constants = DicePasses<T>.Constants(classes: classes)
         var weightTotal: Double = 0, weightedDice: Double = 0
         for c in 0..<classes {
             let targetMass = totals[2 * classes + c]
@@ -97,36 +84,21 @@ public struct Dice: BatchEvaluator {
             let numerator = 2 * totals[c] + smooth
             weightTotal += w
             weightedDice += w * (denominator == 0 ? 1 : numerator / denominator)
-            coefficient[c] = denominator == 0 ? 0 : -w * 2 / denominator
-            offset[c] = denominator == 0 ? 0 : w * numerator / (denominator * denominator)
+            constants.coefficient[c] = denominator == 0 ? 0 : -w * 2 / denominator
+            constants.offset[c] = denominator == 0 ? 0 : w * numerator / (denominator * denominator)
+            constants.offsetValue[c] = T(constants.offset[c])
         }
         let loss = weightTotal > 0 ? 1 - weightedDice / weightTotal : 0
         let upstream = batch.dloss.map { Double($0[0]) } ?? 1
-        let scale = weightTotal > 0 ? upstream / weightTotal : 0
+        constants.scale = weightTotal > 0 ? upstream / weightTotal : 0
 
-        // Phase 2: the gradient.
-        if batch.grad != nil {
-            Threading.forEachChunk(plan.chunks) { chunk in
-                rows.withScratch { scratch in
-                    for pixel in plan.rows(of: chunk, total: pixels) {
-                        let y = label(pixel)
-                        guard let g = rows.gradientRow(pixel, scratch: scratch) else { continue }
-                        defer { rows.scatter(pixel, from: g) }
-                        let z = rows.gather(pixel, into: scratch)
-                        let lse = OnlineLogSumExp.of(z, classes)
-                        guard y != batch.ignoreIndex, lse.hasFiniteInput, scale != 0 else { zeroRow(g, classes); continue }
-                        let softmax = lse.softmax
-                        var dot: Double = 0  // Σ_c p_c·a_c
-                        for c in 0..<classes {
-                            let a = offset[c] + (Int64(c) == y ? coefficient[c] : 0)
-                            dot += Double(softmax(z[c])) * a
-                        }
-                        for c in 0..<classes {
-                            let p = Double(softmax(z[c]))
-                            let a = offset[c] + (Int64(c) == y ? coefficient[c] : 0)
-                            g[c] = T(scale * p * (a - dot))
-                        }
-                    }
+        // Phase 2: the gradient (0 everywhere when nothing is counted or dloss is 0).
+        if let grad = batch.grad {
+            if constants.scale == 0 {
+                for k in 0..<pixels * classes { grad[k] = 0 }
+            } else {
+                Threading.forEachChunk(plan.chunks) { chunk in
+                    passes.gradient(plan.rows(of: chunk, total: pixels), constants)
                 }
             }
         }

@@ -32,8 +32,14 @@ public protocol KernelFloat: BinaryFloatingPoint, Sendable {
     static func rowHingeSums(_ z: UnsafePointer<Self>, _ n: Int, pivot: Self, offset: Self, floor: Self) -> HingeSums
     static func rowWriteHinge(_ z: UnsafePointer<Self>, _ n: Int, pivot: Self, offset: Self, floor: Self, value: Self, linear: Bool,
                               into out: UnsafeMutablePointer<Self>)
+    static func rowSum(_ x: UnsafePointer<Self>, _ n: Int) -> Double
+    static func rowDot(_ x: UnsafePointer<Self>, _ y: UnsafePointer<Self>, _ n: Int) -> Double
+    static func rowAccumulate(_ x: UnsafePointer<Self>, _ n: Int, into sums: UnsafeMutablePointer<Double>)
+    static func rowAddScaled(_ x: UnsafePointer<Self>, _ n: Int, by factor: Self, into y: UnsafeMutablePointer<Self>)
+    static func rowScale(_ g: UnsafeMutablePointer<Self>, _ n: Int, by factor: Self, timesDifferenceOf x: UnsafePointer<Self>,
+                         minus c: Self)
     static func columnSoftmax(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int, bias: UnsafePointer<Self>?,
-                              storingInto out: UnsafeMutablePointer<Self>?, max: UnsafeMutablePointer<Self>,
+                              storingInto out: UnsafeMutablePointer<Self>?, outStride: Int, max: UnsafeMutablePointer<Self>,
                               sum: UnsafeMutablePointer<Double>, logSum: UnsafeMutablePointer<Double>,
                               scratch: UnsafeMutablePointer<Self>)
     static func columnScale(_ g: UnsafeMutablePointer<Self>, stride: Int, classes: Int, samples: Int,
@@ -67,11 +73,25 @@ extension Double: KernelFloat {
 extension KernelFloat where Self == Float {
     public static var columnWidth: Int { SIMDDispatch.rowMath.floatColumnWidth }
     public static func columnSoftmax(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int, bias: UnsafePointer<Self>?,
-                                     storingInto out: UnsafeMutablePointer<Self>?, max: UnsafeMutablePointer<Self>,
+                                     storingInto out: UnsafeMutablePointer<Self>?, outStride: Int, max: UnsafeMutablePointer<Self>,
                                      sum: UnsafeMutablePointer<Double>, logSum: UnsafeMutablePointer<Double>,
                                      scratch: UnsafeMutablePointer<Self>) {
         SIMDDispatch.rowMath.columnSoftmax(z, stride: stride, classes: classes, samples: samples, bias: bias, storingInto: out,
-                                           max: max, sum: sum, logSum: logSum, scratch: scratch)
+                                           outStride: outStride, max: max, sum: sum, logSum: logSum, scratch: scratch)
+    }
+    public static func rowSum(_ x: UnsafePointer<Self>, _ n: Int) -> Double { SIMDDispatch.rowMath.sum(x, n) }
+    public static func rowDot(_ x: UnsafePointer<Self>, _ y: UnsafePointer<Self>, _ n: Int) -> Double {
+        SIMDDispatch.rowMath.dot(x, y, n)
+    }
+    public static func rowAccumulate(_ x: UnsafePointer<Self>, _ n: Int, into sums: UnsafeMutablePointer<Double>) {
+        SIMDDispatch.rowMath.accumulate(x, n, into: sums)
+    }
+    public static func rowAddScaled(_ x: UnsafePointer<Self>, _ n: Int, by factor: Self, into y: UnsafeMutablePointer<Self>) {
+        SIMDDispatch.rowMath.addScaled(x, n, by: factor, into: y)
+    }
+    public static func rowScale(_ g: UnsafeMutablePointer<Self>, _ n: Int, by factor: Self,
+                                timesDifferenceOf x: UnsafePointer<Self>, minus c: Self) {
+        SIMDDispatch.rowMath.scale(g, n, by: factor, timesDifferenceOf: x, minus: c)
     }
     public static func columnScale(_ g: UnsafeMutablePointer<Self>, stride: Int, classes: Int, samples: Int,
                                    by factor: UnsafePointer<Self>) {
@@ -126,11 +146,25 @@ extension KernelFloat where Self == Float {
 extension KernelFloat where Self == Double {
     public static var columnWidth: Int { SIMDDispatch.rowMath.doubleColumnWidth }
     public static func columnSoftmax(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int, bias: UnsafePointer<Self>?,
-                                     storingInto out: UnsafeMutablePointer<Self>?, max: UnsafeMutablePointer<Self>,
+                                     storingInto out: UnsafeMutablePointer<Self>?, outStride: Int, max: UnsafeMutablePointer<Self>,
                                      sum: UnsafeMutablePointer<Double>, logSum: UnsafeMutablePointer<Double>,
                                      scratch: UnsafeMutablePointer<Self>) {
         SIMDDispatch.rowMath.columnSoftmax(z, stride: stride, classes: classes, samples: samples, bias: bias, storingInto: out,
-                                           max: max, sum: sum, logSum: logSum, scratch: scratch)
+                                           outStride: outStride, max: max, sum: sum, logSum: logSum, scratch: scratch)
+    }
+    public static func rowSum(_ x: UnsafePointer<Self>, _ n: Int) -> Double { SIMDDispatch.rowMath.sum(x, n) }
+    public static func rowDot(_ x: UnsafePointer<Self>, _ y: UnsafePointer<Self>, _ n: Int) -> Double {
+        SIMDDispatch.rowMath.dot(x, y, n)
+    }
+    public static func rowAccumulate(_ x: UnsafePointer<Self>, _ n: Int, into sums: UnsafeMutablePointer<Double>) {
+        SIMDDispatch.rowMath.accumulate(x, n, into: sums)
+    }
+    public static func rowAddScaled(_ x: UnsafePointer<Self>, _ n: Int, by factor: Self, into y: UnsafeMutablePointer<Self>) {
+        SIMDDispatch.rowMath.addScaled(x, n, by: factor, into: y)
+    }
+    public static func rowScale(_ g: UnsafeMutablePointer<Self>, _ n: Int, by factor: Self,
+                                timesDifferenceOf x: UnsafePointer<Self>, minus c: Self) {
+        SIMDDispatch.rowMath.scale(g, n, by: factor, timesDifferenceOf: x, minus: c)
     }
     public static func columnScale(_ g: UnsafeMutablePointer<Self>, stride: Int, classes: Int, samples: Int,
                                    by factor: UnsafePointer<Self>) {

@@ -79,8 +79,8 @@ extension SoftmaxTargetLoss {
             for k in 0..<n where targets[k] >= 0 {
                 targetLogit[k] = Double(z[targets[k] * stride + k]) + (bias.map { Double($0[targets[k]]) } ?? 0)
             }
-            T.columnSoftmax(z, stride: stride, classes: classes, samples: n, bias: bias, storingInto: g, max: max,
-                            sum: sum, logSum: logSum, scratch: softmaxScratch)
+            T.columnSoftmax(z, stride: stride, classes: classes, samples: n, bias: bias, storingInto: g, outStride: stride,
+                            max: max, sum: sum, logSum: logSum, scratch: softmaxScratch)
             // A sample whose classes are all masked: loss as the loss says, gradient 0.
             @inline(__always) func isMasked(_ k: Int) -> Bool { !(max[k] > -.infinity) && !sum[k].isNaN }
             for k in 0..<n {

@@ -69,6 +69,28 @@ public protocol RowMath: SendableMetatype {
     static func writeHinge(_ z: UnsafePointer<Double>, _ n: Int, pivot: Double, offset: Double, floor: Double, value: Double, linear: Bool,
                            into out: UnsafeMutablePointer<Double>)
 
+    /// Σ_j x_j, summed in Double lanes (the Dice loss's class totals).
+    static func sum(_ x: UnsafePointer<Float>, _ n: Int) -> Double
+    static func sum(_ x: UnsafePointer<Double>, _ n: Int) -> Double
+
+    /// Σ_j x_j·y_j, each product rounded to the type and summed in Double lanes.
+    static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Double
+    static func dot(_ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>, _ n: Int) -> Double
+
+    /// sums_j = sums_j + x_j in Double, for j < n.
+    static func accumulate(_ x: UnsafePointer<Float>, _ n: Int, into sums: UnsafeMutablePointer<Double>)
+    static func accumulate(_ x: UnsafePointer<Double>, _ n: Int, into sums: UnsafeMutablePointer<Double>)
+
+    /// y_j = y_j + factor·x_j.
+    static func addScaled(_ x: UnsafePointer<Float>, _ n: Int, by factor: Float, into y: UnsafeMutablePointer<Float>)
+    static func addScaled(_ x: UnsafePointer<Double>, _ n: Int, by factor: Double, into y: UnsafeMutablePointer<Double>)
+
+    /// g_j = factor·g_j·(x_j - c).
+    static func scale(_ g: UnsafeMutablePointer<Float>, _ n: Int, by factor: Float, timesDifferenceOf x: UnsafePointer<Float>,
+                      minus c: Float)
+    static func scale(_ g: UnsafeMutablePointer<Double>, _ n: Int, by factor: Double, timesDifferenceOf x: UnsafePointer<Double>,
+                      minus c: Double)
+
     /// True when every value is finite or -inf (no NaN, no +inf).
     static func allBelowInfinity(_ z: UnsafePointer<Float>, _ n: Int) -> Bool
     static func allBelowInfinity(_ z: UnsafePointer<Double>, _ n: Int) -> Bool
@@ -81,14 +103,15 @@ public protocol RowMath: SendableMetatype {
 
     /// For each sample k < P: max_k = max_j (z_jk + b_j), sum_k = Σ_j exp(z_jk + b_j - max_k) and
     /// logSum_k = log sum_k (in the lanes' precision), written to `max`, `sum` and `logSum` (P values
-    /// each); when `out` is not nil, also out[j·stride + k] = exp(z_jk + b_j - max_k). A sample whose
+    /// each); when `out` is not nil, also out[j·outStride + k] = exp(z_jk + b_j - max_k) (outStride is
+    /// `stride` to write over the logits' layout, P to a compact C × P block). A sample whose
     /// classes are all -inf gets max -inf and sum 0; NaN as for rows. scratch: 2·P values.
     static func columnSoftmax(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int, bias: UnsafePointer<Float>?,
-                              storingInto out: UnsafeMutablePointer<Float>?, max: UnsafeMutablePointer<Float>,
+                              storingInto out: UnsafeMutablePointer<Float>?, outStride: Int, max: UnsafeMutablePointer<Float>,
                               sum: UnsafeMutablePointer<Double>, logSum: UnsafeMutablePointer<Double>,
                               scratch: UnsafeMutablePointer<Float>)
     static func columnSoftmax(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int, bias: UnsafePointer<Double>?,
-                              storingInto out: UnsafeMutablePointer<Double>?, max: UnsafeMutablePointer<Double>,
+                              storingInto out: UnsafeMutablePointer<Double>?, outStride: Int, max: UnsafeMutablePointer<Double>,
                               sum: UnsafeMutablePointer<Double>, logSum: UnsafeMutablePointer<Double>,
                               scratch: UnsafeMutablePointer<Double>)
 

@@ -103,17 +103,43 @@ protocol VectorFloat: BinaryFloatingPoint {
     static func exp(_ x: Vector) -> Vector
     /// log of each lane (vlog for Float; lane by lane for Double, which has no vector log here).
     static func log(_ x: Vector) -> Vector
+    /// total += x, lane by lane in Double.
+    static func accumulate(_ x: Vector, into total: inout WideLanes)
+    /// p[k] += x[k] in Double for every lane k (a whole vector).
+    static func add(_ x: Vector, toDoublesAt p: UnsafeMutablePointer<Double>)
+}
+
+/// Running sums of one vector's lanes in Double: 16 lanes for Float (two vectors), 8 for Double.
+struct WideLanes {
+    var low = SIMD8<Double>(repeating: 0)
+    var high = SIMD8<Double>(repeating: 0)
+
+    /// Σ of the lanes, in lane order.
+    @inline(__always)
+    var laneSum: Double { low.laneSum + high.laneSum }
 }
 
 extension Float: VectorFloat {
     typealias Vector = SIMD16<Float>
     @inline(__always) static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> { vexp(x) }
     @inline(__always) static func log(_ x: SIMD16<Float>) -> SIMD16<Float> { vlog(x) }
+    @inline(__always) static func accumulate(_ x: SIMD16<Float>, into total: inout WideLanes) {
+        total.low += SIMD8<Double>(x.lowHalf)
+        total.high += SIMD8<Double>(x.highHalf)
+    }
+    @inline(__always) static func add(_ x: SIMD16<Float>, toDoublesAt p: UnsafeMutablePointer<Double>) {
+        (SIMD8<Double>.load(UnsafePointer(p), 0) + SIMD8<Double>(x.lowHalf)).store(p, 0)
+        (SIMD8<Double>.load(UnsafePointer(p), 8) + SIMD8<Double>(x.highHalf)).store(p, 8)
+    }
 }
 
 extension Double: VectorFloat {
     typealias Vector = SIMD8<Double>
     @inline(__always) static func exp(_ x: SIMD8<Double>) -> SIMD8<Double> { vexp(x) }
+    @inline(__always) static func accumulate(_ x: SIMD8<Double>, into total: inout WideLanes) { total.low += x }
+    @inline(__always) static func add(_ x: SIMD8<Double>, toDoublesAt p: UnsafeMutablePointer<Double>) {
+        (SIMD8<Double>.load(UnsafePointer(p), 0) + x).store(p, 0)
+    }
     @inline(__always) static func log(_ x: SIMD8<Double>) -> SIMD8<Double> {
         var y = x
         for lane in 0..<8 { y[lane] = Glibc.log(x[lane]) }

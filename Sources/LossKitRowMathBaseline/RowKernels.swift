@@ -85,11 +85,11 @@ public enum RowKernels: RowMath {
     public static func allBelowInfinity(_ z: UnsafePointer<Double>, _ n: Int) -> Bool { rowAllBelowInfinity(z, n) }
 
     public static func columnSoftmax(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
-                                     bias: UnsafePointer<Float>?, storingInto out: UnsafeMutablePointer<Float>?,
+                                     bias: UnsafePointer<Float>?, storingInto out: UnsafeMutablePointer<Float>?, outStride: Int,
                                      max: UnsafeMutablePointer<Float>, sum: UnsafeMutablePointer<Double>,
                                      logSum: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Float>) {
-        columnSoftmaxBlock(z, stride: stride, classes: classes, samples: samples, bias: bias, storingInto: out, max: max,
-                           sum: sum, logSum: logSum, scratch: scratch)
+        columnSoftmaxBlock(z, stride: stride, classes: classes, samples: samples, bias: bias, storingInto: out,
+                           outStride: outStride, max: max, sum: sum, logSum: logSum, scratch: scratch)
     }
     public static func columnCrossEntropy(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
                                           targets: UnsafePointer<Int>, weights: UnsafePointer<Float>,
@@ -104,11 +104,11 @@ public enum RowKernels: RowMath {
     }
 
     public static func columnSoftmax(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
-                                     bias: UnsafePointer<Double>?, storingInto out: UnsafeMutablePointer<Double>?,
+                                     bias: UnsafePointer<Double>?, storingInto out: UnsafeMutablePointer<Double>?, outStride: Int,
                                      max: UnsafeMutablePointer<Double>, sum: UnsafeMutablePointer<Double>,
                                      logSum: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Double>) {
-        columnSoftmaxBlock(z, stride: stride, classes: classes, samples: samples, bias: bias, storingInto: out, max: max,
-                           sum: sum, logSum: logSum, scratch: scratch)
+        columnSoftmaxBlock(z, stride: stride, classes: classes, samples: samples, bias: bias, storingInto: out,
+                           outStride: outStride, max: max, sum: sum, logSum: logSum, scratch: scratch)
     }
     public static func columnCrossEntropy(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
                                           targets: UnsafePointer<Int>, weights: UnsafePointer<Double>,
@@ -360,25 +360,26 @@ extension RowKernels {
     @inline(__always)
     static func columnSoftmaxBlock<T: VectorFloat>(_ z: UnsafePointer<T>, stride: Int, classes: Int, samples: Int,
                                                    bias: UnsafePointer<T>?, storingInto out: UnsafeMutablePointer<T>?,
-                                                   max: UnsafeMutablePointer<T>, sum: UnsafeMutablePointer<Double>,
+                                                   outStride: Int, max: UnsafeMutablePointer<T>,
+                                                   sum: UnsafeMutablePointer<Double>,
                                                    logSum: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<T>) {
         typealias V = T.Vector
         let totals = scratch
-        columnExpSum(z, stride: stride, classes: classes, samples: samples, bias: bias, storingInto: out, max: max,
-                     sum: totals, shifts: scratch + samples)
+        columnExpSum(z, stride: stride, classes: classes, samples: samples, bias: bias, storingInto: out,
+                     outStride: outStride, max: max, sum: totals, shifts: scratch + samples)
         for k in 0..<samples { sum[k] = Double(totals[k]) }
         for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) { T.log(V.load(totals, v)).spill(to: totals + v) }
         for k in 0..<samples { logSum[k] = Double(totals[k]) }
     }
 
     /// The two passes of a column block: max_k (written to `max`), then Σ_j exp(z_jk + b_j - max_k)
-    /// (written to `sum`), with the terms written to `out` when it is given. `betweenPasses` runs after
+    /// (written to `sum`), with the terms written to `out` (class j at + j·outStride) when it is given. `betweenPasses` runs after
     /// the max pass, while the block is in cache and before `out` (maybe z) is written. `shifts`: P
     /// values of working space.
     @inline(__always)
     static func columnExpSum<T: VectorFloat>(_ z: UnsafePointer<T>, stride: Int, classes: Int, samples: Int,
                                              bias: UnsafePointer<T>?, storingInto out: UnsafeMutablePointer<T>?,
-                                             max: UnsafeMutablePointer<T>, sum: UnsafeMutablePointer<T>,
+                                             outStride: Int, max: UnsafeMutablePointer<T>, sum: UnsafeMutablePointer<T>,
                                              shifts: UnsafeMutablePointer<T>, betweenPasses: () -> Void = {}) {
         typealias V = T.Vector
         let width = V.scalarCount, negativeInfinity = V(repeating: -.infinity), zero = V(repeating: 0)
@@ -399,7 +400,7 @@ extension RowKernels {
         }
         for j in 0..<classes {
             columnClassExp(z + j * stride, bias: bias?[j] ?? 0, samples: samples, shifts: shifts, sum: sum,
-                           storingInto: out == nil ? nil : out! + j * stride)
+                           storingInto: out == nil ? nil : out! + j * outStride)
         }
     }
 
@@ -455,8 +456,8 @@ extension RowKernels {
         let lambda = V(repeating: zLoss)
         let targetLogit = scratch, largest = scratch + samples, total = largest + samples, shifts = total + samples
         let pScale = shifts + samples
-        columnExpSum(z, stride: stride, classes: classes, samples: samples, bias: nil, storingInto: g, max: largest, sum: total,
-                     shifts: shifts) {
+        columnExpSum(z, stride: stride, classes: classes, samples: samples, bias: nil, storingInto: g, outStride: stride,
+                     max: largest, sum: total, shifts: shifts) {
             // z_y, once the max pass has brought the block into cache and before g (maybe z) is written.
             for k in 0..<samples { targetLogit[k] = targets[k] >= 0 ? z[targets[k] * stride + k] : 0 }
         }

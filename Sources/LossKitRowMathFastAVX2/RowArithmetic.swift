@@ -1,0 +1,1 @@
+../LossKitRowMathBaseline/RowArithmetic.swift
