@@ -101,6 +101,17 @@ public enum LossEngine {
                     @inline(__always) func record(_ row: Int, _ sampleLoss: Double) {
                         if reduction == .none { batch.loss[row] = T(sampleLoss) } else { total += sampleLoss }
                     }
+                    // A tile's losses, added in the same order through a local: `total` is captured, so
+                    // it lives in memory, and adding to it sample by sample waited on a store each time.
+                    @inline(__always) func recordTile(_ row: Int, _ count: Int, _ losses: UnsafePointer<Double>) {
+                        if reduction == .none {
+                            for k in 0..<count { batch.loss[row + k] = T(losses[k]) }
+                        } else {
+                            var sum = total
+                            for k in 0..<count { sum += losses[k] }
+                            total = sum
+                        }
+                    }
                     rows.withScratch { scratch in
                         var row = range.lowerBound
                         while row < range.upperBound {
@@ -117,7 +128,7 @@ public enum LossEngine {
                                                     weight: batch.weight, targets: cs.targets, scales: cs.scales,
                                                     losses: cs.losses, work: cs.work, doubles: cs.doubles)
                                     layout.store(row, count: count, grad: batch.grad, cs)
-                                    for k in 0..<count { record(row + k, cs.losses[k]) }
+                                    recordTile(row, count, cs.losses)
                                     row += count
                                     continue
                                 }
