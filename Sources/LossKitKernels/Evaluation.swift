@@ -26,14 +26,14 @@ extension RowLoss {
     }
 }
 
-/// Softmax-family losses also run W samples at a time where the layout allows (the more specific
-/// extension is the one each conformance picks).
-extension SoftmaxTargetLoss {
+/// Losses with a column kernel (the softmax family, squentropy) also run W samples at a time where
+/// the layout allows (the more specific extension is the one each conformance picks).
+extension RowLoss where Self: ColumnKernel {
     public func evaluate(_ batch: AnyBatch, context: EvaluationContext) throws(LossError) {
         let configured = context.progress.map { at(progress: $0) } ?? self
         switch batch {
-        case .float32(let b): try LossEngine.evaluate(softmax: configured, b, nanPolicy: context.nanPolicy)
-        case .float64(let b): try LossEngine.evaluate(softmax: configured, b, nanPolicy: context.nanPolicy)
+        case .float32(let b): try LossEngine.evaluate(columns: configured, b, nanPolicy: context.nanPolicy)
+        case .float64(let b): try LossEngine.evaluate(columns: configured, b, nanPolicy: context.nanPolicy)
         }
     }
 }

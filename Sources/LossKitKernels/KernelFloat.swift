@@ -44,6 +44,11 @@ public protocol KernelFloat: BinaryFloatingPoint, Sendable {
                               scratch: UnsafeMutablePointer<Self>)
     static func columnScale(_ g: UnsafeMutablePointer<Self>, stride: Int, classes: Int, samples: Int,
                             by factor: UnsafePointer<Self>)
+    static func columnSquares(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
+                              targets: UnsafePointer<Self>, into squares: UnsafeMutablePointer<Double>)
+    static func columnWriteSoftmax(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
+                                   max: UnsafePointer<Self>, logSum: UnsafePointer<Self>, scale: UnsafePointer<Self>,
+                                   linear: UnsafePointer<Self>, into g: UnsafeMutablePointer<Self>)
     static func columnCrossEntropy(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
                                    targets: UnsafePointer<Int>, weights: UnsafePointer<Self>, scales: UnsafePointer<Self>,
                                    zLoss: Self, into g: UnsafeMutablePointer<Self>?, losses: UnsafeMutablePointer<Double>,
@@ -96,6 +101,17 @@ extension KernelFloat where Self == Float {
     public static func columnScale(_ g: UnsafeMutablePointer<Self>, stride: Int, classes: Int, samples: Int,
                                    by factor: UnsafePointer<Self>) {
         SIMDDispatch.rowMath.columnScale(g, stride: stride, classes: classes, samples: samples, by: factor)
+    }
+    public static func columnSquares(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
+                                     targets: UnsafePointer<Self>, into squares: UnsafeMutablePointer<Double>) {
+        SIMDDispatch.rowMath.columnSquares(z, stride: stride, classes: classes, samples: samples, targets: targets,
+                                           into: squares)
+    }
+    public static func columnWriteSoftmax(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
+                                          max: UnsafePointer<Self>, logSum: UnsafePointer<Self>, scale: UnsafePointer<Self>,
+                                          linear: UnsafePointer<Self>, into g: UnsafeMutablePointer<Self>) {
+        SIMDDispatch.rowMath.columnWriteSoftmax(z, stride: stride, classes: classes, samples: samples, max: max,
+                                                logSum: logSum, scale: scale, linear: linear, into: g)
     }
     public static func columnCrossEntropy(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
                                           targets: UnsafePointer<Int>, weights: UnsafePointer<Self>, scales: UnsafePointer<Self>,
@@ -169,6 +185,17 @@ extension KernelFloat where Self == Double {
     public static func columnScale(_ g: UnsafeMutablePointer<Self>, stride: Int, classes: Int, samples: Int,
                                    by factor: UnsafePointer<Self>) {
         SIMDDispatch.rowMath.columnScale(g, stride: stride, classes: classes, samples: samples, by: factor)
+    }
+    public static func columnSquares(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
+                                     targets: UnsafePointer<Self>, into squares: UnsafeMutablePointer<Double>) {
+        SIMDDispatch.rowMath.columnSquares(z, stride: stride, classes: classes, samples: samples, targets: targets,
+                                           into: squares)
+    }
+    public static func columnWriteSoftmax(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
+                                          max: UnsafePointer<Self>, logSum: UnsafePointer<Self>, scale: UnsafePointer<Self>,
+                                          linear: UnsafePointer<Self>, into g: UnsafeMutablePointer<Self>) {
+        SIMDDispatch.rowMath.columnWriteSoftmax(z, stride: stride, classes: classes, samples: samples, max: max,
+                                                logSum: logSum, scale: scale, linear: linear, into: g)
     }
     public static func columnCrossEntropy(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
                                           targets: UnsafePointer<Int>, weights: UnsafePointer<Self>, scales: UnsafePointer<Self>,

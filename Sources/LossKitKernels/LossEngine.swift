@@ -15,11 +15,11 @@ public enum LossEngine {
         try evaluate(loss, batch, nanPolicy: nanPolicy, columns: nil as NoColumnKernel?)
     }
 
-    /// As `evaluate`, running class-index samples W at a time through the softmax column kernel where
+    /// As `evaluate`, running class-index samples W at a time through the loss's column kernel where
     /// the layout allows (see `ColumnLayout`).
-    public static func evaluate<L: SoftmaxTargetLoss, T: KernelFloat>(softmax loss: L, _ batch: Batch<T>,
-                                                                      nanPolicy: NaNPolicy) throws(LossError) {
-        try evaluate(loss, batch, nanPolicy: nanPolicy, columns: loss.isSoftmaxTarget ? loss : nil)
+    public static func evaluate<L: RowLoss & ColumnKernel, T: KernelFloat>(columns loss: L, _ batch: Batch<T>,
+                                                                           nanPolicy: NaNPolicy) throws(LossError) {
+        try evaluate(loss, batch, nanPolicy: nanPolicy, columns: loss.runsOnColumns ? loss : nil)
     }
 
     private static func evaluate<L: RowLoss, K: ColumnKernel, T: KernelFloat>(_ loss: L, _ batch: Batch<T>,

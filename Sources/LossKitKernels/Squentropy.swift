@@ -26,3 +26,67 @@ public struct Squentropy: ClassIndexLoss {
         return lseValue - Double(zy) + squareWeight * squares
     }
 }
+
+/// Squentropy on columns (see `ColumnKernel`), every pass in vector lanes: the squares (read 1), the
+/// max and Σ exp (reads 2-3), then g = s·w·(p + (2/(C-1))·z) recomputing p from z (read 4, so g may
+/// be z), and each target's entry fixed up sample by sample, s·w·(p_y - 1) in Double.
+/// A sample whose classes are all -inf: L = w·inf, g = 0. w = 0 (ignored, or a zero class weight):
+/// L = 0, g = 0 (also when the sample's logits hold a NaN).
+extension Squentropy: ColumnKernel {
+    public var runsOnColumns: Bool { true }
+
+    public func columns<T: KernelFloat>(_ z: UnsafePointer<T>, _ g: UnsafeMutablePointer<T>?, stride: Int, classes: Int,
+                                        samples n: Int, weight: UnsafePointer<T>?, targets: UnsafePointer<Int>,
+                                        scales: UnsafePointer<T>, losses: UnsafeMutablePointer<Double>,
+                                        work: UnsafeMutablePointer<T>, doubles: UnsafeMutablePointer<Double>) {
+        let max = work, softmaxScratch = work + n, targetClass = work + 3 * n, logSumValue = work + 4 * n
+        let pScale = work + 5 * n, linear = work + 6 * n
+        let sum = doubles, logSum = doubles + n, squares = doubles + 2 * n, targetLogit = doubles + 3 * n
+        for k in 0..<n {
+            targetClass[k] = T(targets[k])
+            targetLogit[k] = targets[k] >= 0 ? Double(z[targets[k] * stride + k]) : 0  // before g (maybe z) is written
+        }
+        if T.self == Float.self && classes >= 1 << 24 {  // class indices not exact as Float: per sample
+            for k in 0..<n {
+                squares[k] = 0
+                for j in 0..<classes where j != targets[k] && z[j * stride + k] > -.infinity {
+                    squares[k] += Double(z[j * stride + k] * z[j * stride + k])
+                }
+            }
+        } else {
+            T.columnSquares(z, stride: stride, classes: classes, samples: n, targets: targetClass, into: squares)
+        }
+        T.columnSoftmax(z, stride: stride, classes: classes, samples: n, bias: nil, storingInto: nil, outStride: stride,
+                        max: max, sum: sum, logSum: logSum, scratch: softmaxScratch)
+        let squareWeight = classes > 1 ? 1 / Double(classes - 1) : 0
+        for k in 0..<n {
+            pScale[k] = 0
+            linear[k] = 0
+            logSumValue[k] = T(logSum[k])
+            let y = targets[k]
+            let w = y >= 0 ? (weight.map { Double($0[y]) } ?? 1) : 0
+            if !(max[k] > -.infinity) && !sum[k].isNaN {  // every class -inf: shifted by 0, so p = 0
+                losses[k] = weightedLoss(.infinity, w)
+                max[k] = 0
+                logSumValue[k] = 0
+                continue
+            }
+            losses[k] = weightedLoss(Double(max[k]) + logSum[k] - targetLogit[k] + squareWeight * squares[k], w)
+            let scale = Double(scales[k]) * w
+            pScale[k] = T(scale)
+            linear[k] = T(scale * 2 * squareWeight)
+        }
+        guard let g else { return }
+        T.columnWriteSoftmax(z, stride: stride, classes: classes, samples: n, max: max, logSum: logSumValue, scale: pScale,
+                             linear: linear, into: g)
+        for k in 0..<n {
+            let y = targets[k]
+            if pScale[k] != 0 {
+                let py = Double.exp((targetLogit[k] - Double(max[k])) - logSum[k])
+                g[y * stride + k] = T(Double(pScale[k]) * (py - 1))
+            } else if y < 0 || weight?[y] == 0 {  // a sample that does not count: 0, even from a NaN row
+                for j in 0..<classes { g[j * stride + k] = 0 }
+            }
+        }
+    }
+}

@@ -129,6 +129,24 @@ public protocol RowMath: SendableMetatype {
                                    zLoss: Double, into g: UnsafeMutablePointer<Double>?, losses: UnsafeMutablePointer<Double>,
                                    scratch: UnsafeMutablePointer<Double>)
 
+    /// squares[k] = Σ_j z_jk² over the classes j ≠ t_k whose z_jk is not -inf, for each sample k < P,
+    /// the squares summed in Double lanes. t_k (`targets`) is sample k's class as a value of the type
+    /// (-1: none), so a Float build needs C < 2^24.
+    static func columnSquares(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
+                              targets: UnsafePointer<Float>, into squares: UnsafeMutablePointer<Double>)
+    static func columnSquares(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
+                              targets: UnsafePointer<Double>, into squares: UnsafeMutablePointer<Double>)
+
+    /// g[j·stride + k] = scale_k·exp((z_jk - max_k) - logSum_k) + linear_k·z_jk for every class j and
+    /// sample k < P, the linear term 0 where z_jk = -inf (max, logSum, scale, linear: P values each):
+    /// a scaled softmax plus a multiple of the logits, per sample. g may be z.
+    static func columnWriteSoftmax(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
+                                   max: UnsafePointer<Float>, logSum: UnsafePointer<Float>, scale: UnsafePointer<Float>,
+                                   linear: UnsafePointer<Float>, into g: UnsafeMutablePointer<Float>)
+    static func columnWriteSoftmax(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
+                                   max: UnsafePointer<Double>, logSum: UnsafePointer<Double>, scale: UnsafePointer<Double>,
+                                   linear: UnsafePointer<Double>, into g: UnsafeMutablePointer<Double>)
+
     /// g[j·stride + k] = factor_k·g[j·stride + k] for every class j and sample k < P (factor: P values).
     static func columnScale(_ g: UnsafeMutablePointer<Float>, stride: Int, classes: Int, samples: Int,
                             by factor: UnsafePointer<Float>)

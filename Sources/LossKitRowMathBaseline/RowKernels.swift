@@ -102,6 +102,18 @@ public enum RowKernels: RowMath {
                                    by factor: UnsafePointer<Float>) {
         columnScaleBlock(g, stride: stride, classes: classes, samples: samples, by: factor)
     }
+    public static func columnSquares(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
+                                     targets: UnsafePointer<Float>, into squares: UnsafeMutablePointer<Double>) {
+        columnSquaresBlock(z, stride: stride, classes: classes, samples: samples, targets: targets, into: squares)
+    }
+    public static func columnWriteSoftmax(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
+                                          max: UnsafePointer<Float>, logSum: UnsafePointer<Float>, scale: UnsafePointer<Float>,
+                                          linear: UnsafePointer<Float>, into g: UnsafeMutablePointer<Float>) {
+        for j in 0..<classes {
+            columnClassWriteSoftmax(z + j * stride, samples: samples, max: max, logSum: logSum, scale: scale, linear: linear,
+                                    into: g + j * stride)
+        }
+    }
 
     public static func columnSoftmax(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
                                      bias: UnsafePointer<Double>?, storingInto out: UnsafeMutablePointer<Double>?, outStride: Int,
@@ -120,6 +132,18 @@ public enum RowKernels: RowMath {
     public static func columnScale(_ g: UnsafeMutablePointer<Double>, stride: Int, classes: Int, samples: Int,
                                    by factor: UnsafePointer<Double>) {
         columnScaleBlock(g, stride: stride, classes: classes, samples: samples, by: factor)
+    }
+    public static func columnSquares(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
+                                     targets: UnsafePointer<Double>, into squares: UnsafeMutablePointer<Double>) {
+        columnSquaresBlock(z, stride: stride, classes: classes, samples: samples, targets: targets, into: squares)
+    }
+    public static func columnWriteSoftmax(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
+                                          max: UnsafePointer<Double>, logSum: UnsafePointer<Double>, scale: UnsafePointer<Double>,
+                                          linear: UnsafePointer<Double>, into g: UnsafeMutablePointer<Double>) {
+        for j in 0..<classes {
+            columnClassWriteSoftmax(z + j * stride, samples: samples, max: max, logSum: logSum, scale: scale, linear: linear,
+                                    into: g + j * stride)
+        }
     }
 
     public static func widen(_ h: UnsafePointer<UInt16>, _ n: Int, format: HalfFormat, into out: UnsafeMutablePointer<Float>) {
@@ -423,6 +447,44 @@ extension RowKernels {
             for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
                 (V.load(UnsafePointer(sum), v) + T.exp(V.load(row, v) + b - V.load(shifts, v))).store(sum, v)
             }
+        }
+    }
+
+    /// Per class, the squares of the P samples added to their Double sums, leaving out -inf and the
+    /// samples whose target is this class.
+    @inline(__always)
+    static func columnSquaresBlock<T: VectorFloat>(_ z: UnsafePointer<T>, stride: Int, classes: Int, samples: Int,
+                                                   targets: UnsafePointer<T>, into squares: UnsafeMutablePointer<Double>) {
+        for k in 0..<samples { squares[k] = 0 }
+        for j in 0..<classes { columnClassSquares(z + j * stride, T(j), samples: samples, targets: targets, into: squares) }
+    }
+
+    /// Out of line, as `columnClassExp`.
+    @inline(never)
+    static func columnClassSquares<T: VectorFloat>(_ row: UnsafePointer<T>, _ j: T, samples: Int, targets: UnsafePointer<T>,
+                                                   into squares: UnsafeMutablePointer<Double>) {
+        typealias V = T.Vector
+        let negativeInfinity = V(repeating: -.infinity), zero = V(repeating: 0), cls = V(repeating: j)
+        for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
+            let x = V.load(row, v)
+            T.add((x * x).replacing(with: zero, where: x .== negativeInfinity).replacing(with: zero, where: V.load(targets, v) .== cls),
+                  toDoublesAt: squares + v)
+        }
+    }
+
+    /// One class of `columnWriteSoftmax`, out of line as `columnClassExp`.
+    @inline(never)
+    static func columnClassWriteSoftmax<T: VectorFloat>(_ row: UnsafePointer<T>, samples: Int, max: UnsafePointer<T>,
+                                                        logSum: UnsafePointer<T>, scale: UnsafePointer<T>,
+                                                        linear: UnsafePointer<T>, into g: UnsafeMutablePointer<T>) {
+        typealias V = T.Vector
+        let negativeInfinity = V(repeating: -.infinity), zero = V(repeating: 0)
+        for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
+            let x = V.load(row, v)
+            let p = T.exp((x - V.load(max, v)) - V.load(logSum, v))
+            let term = x.multiplied(by: V.load(linear, v), adding: V.load(scale, v) * p)
+            // Where x = -inf, p = 0 and the linear term is left out (0·-inf would be NaN).
+            term.replacing(with: zero, where: x .== negativeInfinity).store(g, v)
         }
     }
 

@@ -9,10 +9,10 @@ import LossKitABI
 import XCTest
 
 final class ColumnKernelTests: XCTestCase {
-    /// The losses that run on columns (SoftmaxTargetLoss), cross_entropy with a z-loss too.
-    static func softmaxCases(classes: Int) -> [(LossCase, zLoss: Double)] {
+    /// The losses that run on columns (SoftmaxTargetLoss, squentropy), cross_entropy with a z-loss too.
+    static func columnCases(classes: Int) -> [(LossCase, zLoss: Double)] {
         [(.crossEntropy(), 0), (.crossEntropy(), 0.05), (.expectation(), 0), (.mix(), 0), (.focal(gamma: 1.5), 0),
-         (.logitAdjusted(priors: LossCase.priors(classes)), 0)]
+         (.focal(gamma: 2), 0), (.logitAdjusted(priors: LossCase.priors(classes)), 0), (.squentropy(), 0)]
     }
 
     /// A batch of `shape` whose samples 1, 2, 3 and 4 are a masked row, a row with a masked target, a
@@ -57,7 +57,7 @@ final class ColumnKernelTests: XCTestCase {
         // (N, C) with C < 32 and (N, C, d) with d ≥ 16: blocks of W plus leftovers, for both widths.
         for shape: [Int64] in [[37, 5], [2, 5, 35]] {
             for floatKind in FloatKind.allCases {
-                for (lossCase, zLoss) in Self.softmaxCases(classes: 5) {
+                for (lossCase, zLoss) in Self.columnCases(classes: 5) {
                     for inPlace in [false, true] {
                         var spec = edgeSpec(&rng, shape: shape, floatKind: floatKind)
                         spec.gradInPlace = inPlace
