@@ -38,6 +38,8 @@ public protocol KernelFloat: BinaryFloatingPoint, Sendable {
     static func rowAddScaled(_ x: UnsafePointer<Self>, _ n: Int, by factor: Self, into y: UnsafeMutablePointer<Self>)
     static func rowScale(_ g: UnsafeMutablePointer<Self>, _ n: Int, by factor: Self, timesDifferenceOf x: UnsafePointer<Self>,
                          minus c: Self)
+    static func rowScale(_ g: UnsafeMutablePointer<Self>, _ n: Int, by factor: Self, adding x: UnsafePointer<Self>,
+                         times linear: Self)
     static func columnSoftmax(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int, bias: UnsafePointer<Self>?,
                               storingInto out: UnsafeMutablePointer<Self>?, outStride: Int, max: UnsafeMutablePointer<Self>,
                               sum: UnsafeMutablePointer<Double>, logSum: UnsafeMutablePointer<Double>,
@@ -97,6 +99,10 @@ extension KernelFloat where Self == Float {
     public static func rowScale(_ g: UnsafeMutablePointer<Self>, _ n: Int, by factor: Self,
                                 timesDifferenceOf x: UnsafePointer<Self>, minus c: Self) {
         SIMDDispatch.rowMath.scale(g, n, by: factor, timesDifferenceOf: x, minus: c)
+    }
+    public static func rowScale(_ g: UnsafeMutablePointer<Self>, _ n: Int, by factor: Self, adding x: UnsafePointer<Self>,
+                                times linear: Self) {
+        SIMDDispatch.rowMath.scale(g, n, by: factor, adding: x, times: linear)
     }
     public static func columnScale(_ g: UnsafeMutablePointer<Self>, stride: Int, classes: Int, samples: Int,
                                    by factor: UnsafePointer<Self>) {
@@ -181,6 +187,10 @@ extension KernelFloat where Self == Double {
     public static func rowScale(_ g: UnsafeMutablePointer<Self>, _ n: Int, by factor: Self,
                                 timesDifferenceOf x: UnsafePointer<Self>, minus c: Self) {
         SIMDDispatch.rowMath.scale(g, n, by: factor, timesDifferenceOf: x, minus: c)
+    }
+    public static func rowScale(_ g: UnsafeMutablePointer<Self>, _ n: Int, by factor: Self, adding x: UnsafePointer<Self>,
+                                times linear: Self) {
+        SIMDDispatch.rowMath.scale(g, n, by: factor, adding: x, times: linear)
     }
     public static func columnScale(_ g: UnsafeMutablePointer<Self>, stride: Int, classes: Int, samples: Int,
                                    by factor: UnsafePointer<Self>) {

@@ -7,20 +7,28 @@ public struct Squentropy: ClassIndexLoss {
     // ∂L/∂z_j = p_j - [j = y] + (2/(C-1))·z_j·[j ≠ y]
     // Masked classes (z_j = -inf) are left out of the square term (p_j = 0 there, gradient 0); with
     // C = 1 there is no wrong class and the square term is 0.
-    // Reads of z: Σ z_j² over the unmasked j ≠ y; the max; Σ exp(z - max); then the gradient
-    // g_j = scale·p_j + scale·(2/(C-1))·z_j recomputes p (it needs z too, so exp(z - max) cannot be
-    // left in g when g is z itself), and g_y is set last.
+    // Reads of z: Σ z_j² over the unmasked j ≠ y; the max; Σ exp(z - max), leaving e = exp(z - max) in
+    // g when g is its own buffer; then g_j = (scale/Σe)·e_j + scale·(2/(C-1))·z_j from the stored e
+    // and z (one exp per element), or, when g is z itself, recomputing e from z as g is written (two,
+    // the same arithmetic: in place gives the same bits). g_y is set last.
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
         let zy = z[y]
         let squares = sumOfSquares(z, classes, except: y)
-        let lse = VectorRow.logSumExp(z, classes)
+        let storesExp = grad.map { UnsafePointer($0) != z } ?? false
+        let lse = VectorRow.logSumExp(z, classes, storingInto: storesExp ? grad : nil)
         guard lse.hasFiniteInput else { zeroRow(grad, classes); return .infinity }
         let squareWeight = classes > 1 ? 1 / Double(classes - 1) : 0
         let lseValue = lse.value
         if let grad {
-            let softmax = lse.softmax
-            VectorRow.writeSoftmax(z, classes, softmax, scale: scale, linear: scale * T(2 * squareWeight), into: grad)
+            let softmax = lse.softmax, linear = scale * T(2 * squareWeight), expScale = T(Double(scale) / lse.sum)
+            if lse.max == -.infinity {  // NaN and -inf only (nothing was stored): NaN everywhere
+                VectorRow.writeSoftmax(z, classes, softmax, scale: scale, linear: linear, into: grad)
+            } else if storesExp {
+                T.rowScale(grad, classes, by: expScale, adding: z, times: linear)
+            } else {
+                VectorRow.writeSoftmax(z, classes, Softmax(max: lse.max, logSum: 0), scale: expScale, linear: linear, into: grad)
+            }
             grad[y] = scale * (softmax(zy) - 1)
         }
         return lseValue - Double(zy) + squareWeight * squares
@@ -29,7 +37,8 @@ public struct Squentropy: ClassIndexLoss {
 
 /// Squentropy on columns (see `ColumnKernel`), every pass in vector lanes: the squares (read 1), the
 /// max and Σ exp (reads 2-3), then g = s·w·(p + (2/(C-1))·z) recomputing p from z (read 4, so g may
-/// be z), and each target's entry fixed up sample by sample, s·w·(p_y - 1) in Double.
+/// be z), and each target's entry fixed up sample by sample, s·w·(p_y - 1) in Double. (Leaving the
+/// exps in g at read 3 instead, when g is not z, saved nothing here: the passes wait on memory.)
 /// A sample whose classes are all -inf: L = w·inf, g = 0. w = 0 (ignored, or a zero class weight):
 /// L = 0, g = 0 (also when the sample's logits hold a NaN).
 extension Squentropy: ColumnKernel {

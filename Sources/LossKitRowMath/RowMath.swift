@@ -85,6 +85,13 @@ public protocol RowMath: SendableMetatype {
     static func addScaled(_ x: UnsafePointer<Float>, _ n: Int, by factor: Float, into y: UnsafeMutablePointer<Float>)
     static func addScaled(_ x: UnsafePointer<Double>, _ n: Int, by factor: Double, into y: UnsafeMutablePointer<Double>)
 
+    /// g_j = factor·g_j + linear·x_j, the linear term 0 where x_j = -inf (a stored softmax, scaled, plus
+    /// a multiple of the logits).
+    static func scale(_ g: UnsafeMutablePointer<Float>, _ n: Int, by factor: Float, adding x: UnsafePointer<Float>,
+                      times linear: Float)
+    static func scale(_ g: UnsafeMutablePointer<Double>, _ n: Int, by factor: Double, adding x: UnsafePointer<Double>,
+                      times linear: Double)
+
     /// g_j = factor·g_j·(x_j - c).
     static func scale(_ g: UnsafeMutablePointer<Float>, _ n: Int, by factor: Float, timesDifferenceOf x: UnsafePointer<Float>,
                       minus c: Float)

@@ -25,6 +25,15 @@ extension RowKernels {
         rowAddScaled(x, n, by: factor, into: y)
     }
 
+    public static func scale(_ g: UnsafeMutablePointer<Float>, _ n: Int, by factor: Float, adding x: UnsafePointer<Float>,
+                             times linear: Float) {
+        rowScaleAddingLinear(g, n, by: factor, x, times: linear)
+    }
+    public static func scale(_ g: UnsafeMutablePointer<Double>, _ n: Int, by factor: Double, adding x: UnsafePointer<Double>,
+                             times linear: Double) {
+        rowScaleAddingLinear(g, n, by: factor, x, times: linear)
+    }
+
     public static func scale(_ g: UnsafeMutablePointer<Float>, _ n: Int, by factor: Float,
                              timesDifferenceOf x: UnsafePointer<Float>, minus c: Float) {
         rowScaleByDifference(g, n, by: factor, x, minus: c)
@@ -89,6 +98,19 @@ extension RowKernels {
         V.sweep(n) { j, lanes in
             V.load(x, j, lanes: lanes, fill: 0).multiplied(by: a, adding: V.load(UnsafePointer(y), j, lanes: lanes, fill: 0))
                 .store(y, j, lanes: lanes)
+        }
+    }
+
+    @inline(__always)
+    static func rowScaleAddingLinear<T: VectorFloat>(_ g: UnsafeMutablePointer<T>, _ n: Int, by factor: T,
+                                                     _ x: UnsafePointer<T>, times linear: T) {
+        typealias V = T.Vector
+        let a = V(repeating: factor), b = V(repeating: linear)
+        let zero = V(repeating: 0), negativeInfinity = V(repeating: -.infinity)
+        V.sweep(n) { j, lanes in
+            let v = V.load(x, j, lanes: lanes, fill: 0)
+            let term = (b * v).replacing(with: zero, where: v .== negativeInfinity)
+            (a * V.load(UnsafePointer(g), j, lanes: lanes, fill: 0) + term).store(g, j, lanes: lanes)
         }
     }
 
