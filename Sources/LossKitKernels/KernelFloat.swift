@@ -48,6 +48,8 @@ public protocol KernelFloat: BinaryFloatingPoint, Sendable {
                             by factor: UnsafePointer<Self>)
     static func columnSquares(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
                               targets: UnsafePointer<Self>, into squares: UnsafeMutablePointer<Double>)
+    static func columnWriteLinear(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
+                                  factor: UnsafePointer<Self>, into g: UnsafeMutablePointer<Self>)
     static func columnWriteSoftmax(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
                                    max: UnsafePointer<Self>, logSum: UnsafePointer<Self>, scale: UnsafePointer<Self>,
                                    linear: UnsafePointer<Self>, into g: UnsafeMutablePointer<Self>)
@@ -112,6 +114,10 @@ extension KernelFloat where Self == Float {
                                      targets: UnsafePointer<Self>, into squares: UnsafeMutablePointer<Double>) {
         SIMDDispatch.rowMath.columnSquares(z, stride: stride, classes: classes, samples: samples, targets: targets,
                                            into: squares)
+    }
+    public static func columnWriteLinear(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
+                                         factor: UnsafePointer<Self>, into g: UnsafeMutablePointer<Self>) {
+        SIMDDispatch.rowMath.columnWriteLinear(z, stride: stride, classes: classes, samples: samples, factor: factor, into: g)
     }
     public static func columnWriteSoftmax(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
                                           max: UnsafePointer<Self>, logSum: UnsafePointer<Self>, scale: UnsafePointer<Self>,
@@ -200,6 +206,10 @@ extension KernelFloat where Self == Double {
                                      targets: UnsafePointer<Self>, into squares: UnsafeMutablePointer<Double>) {
         SIMDDispatch.rowMath.columnSquares(z, stride: stride, classes: classes, samples: samples, targets: targets,
                                            into: squares)
+    }
+    public static func columnWriteLinear(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
+                                         factor: UnsafePointer<Self>, into g: UnsafeMutablePointer<Self>) {
+        SIMDDispatch.rowMath.columnWriteLinear(z, stride: stride, classes: classes, samples: samples, factor: factor, into: g)
     }
     public static func columnWriteSoftmax(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
                                           max: UnsafePointer<Self>, logSum: UnsafePointer<Self>, scale: UnsafePointer<Self>,

@@ -144,6 +144,13 @@ public protocol RowMath: SendableMetatype {
     static func columnSquares(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
                               targets: UnsafePointer<Double>, into squares: UnsafeMutablePointer<Double>)
 
+    /// g[j·stride + k] = factor_k·z_jk for every class j and sample k < P, and 0 where z_jk = -inf
+    /// (factor: P values). g may be z.
+    static func columnWriteLinear(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
+                                  factor: UnsafePointer<Float>, into g: UnsafeMutablePointer<Float>)
+    static func columnWriteLinear(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
+                                  factor: UnsafePointer<Double>, into g: UnsafeMutablePointer<Double>)
+
     /// g[j·stride + k] = scale_k·exp((z_jk - max_k) - logSum_k) + linear_k·z_jk for every class j and
     /// sample k < P, the linear term 0 where z_jk = -inf (max, logSum, scale, linear: P values each):
     /// a scaled softmax plus a multiple of the logits, per sample. g may be z.

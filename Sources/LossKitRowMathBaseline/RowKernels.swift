@@ -106,6 +106,10 @@ public enum RowKernels: RowMath {
                                      targets: UnsafePointer<Float>, into squares: UnsafeMutablePointer<Double>) {
         columnSquaresBlock(z, stride: stride, classes: classes, samples: samples, targets: targets, into: squares)
     }
+    public static func columnWriteLinear(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
+                                         factor: UnsafePointer<Float>, into g: UnsafeMutablePointer<Float>) {
+        for j in 0..<classes { columnClassWriteLinear(z + j * stride, samples: samples, factor: factor, into: g + j * stride) }
+    }
     public static func columnWriteSoftmax(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
                                           max: UnsafePointer<Float>, logSum: UnsafePointer<Float>, scale: UnsafePointer<Float>,
                                           linear: UnsafePointer<Float>, into g: UnsafeMutablePointer<Float>) {
@@ -136,6 +140,10 @@ public enum RowKernels: RowMath {
     public static func columnSquares(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
                                      targets: UnsafePointer<Double>, into squares: UnsafeMutablePointer<Double>) {
         columnSquaresBlock(z, stride: stride, classes: classes, samples: samples, targets: targets, into: squares)
+    }
+    public static func columnWriteLinear(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
+                                         factor: UnsafePointer<Double>, into g: UnsafeMutablePointer<Double>) {
+        for j in 0..<classes { columnClassWriteLinear(z + j * stride, samples: samples, factor: factor, into: g + j * stride) }
     }
     public static func columnWriteSoftmax(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
                                           max: UnsafePointer<Double>, logSum: UnsafePointer<Double>, scale: UnsafePointer<Double>,
@@ -469,6 +477,18 @@ extension RowKernels {
             let x = V.load(row, v)
             T.add((x * x).replacing(with: zero, where: x .== negativeInfinity).replacing(with: zero, where: V.load(targets, v) .== cls),
                   toDoublesAt: squares + v)
+        }
+    }
+
+    /// One class of `columnWriteLinear`, out of line as `columnClassExp`.
+    @inline(never)
+    static func columnClassWriteLinear<T: VectorFloat>(_ row: UnsafePointer<T>, samples: Int, factor: UnsafePointer<T>,
+                                                       into g: UnsafeMutablePointer<T>) {
+        typealias V = T.Vector
+        let negativeInfinity = V(repeating: -.infinity), zero = V(repeating: 0)
+        for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
+            let x = V.load(row, v)
+            (x * V.load(factor, v)).replacing(with: zero, where: x .== negativeInfinity).store(g, v)
         }
     }
 
