@@ -13,6 +13,12 @@ public protocol ColumnKernel {
                                  work: UnsafeMutablePointer<T>, doubles: UnsafeMutablePointer<Double>)
 }
 
+enum ColumnKernelLimits {
+    /// Batches with fewer classes run on columns: a class index is then exact as a Float, so the
+    /// kernels may compare class indices in vector lanes (`RowMath.columnSquares`, `columnHingeSums`).
+    static let maxClasses = 1 << 24
+}
+
 /// The column kernel of losses that have none (never called).
 enum NoColumnKernel: ColumnKernel {
     var runsOnColumns: Bool { false }

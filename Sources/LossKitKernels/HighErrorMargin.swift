@@ -65,3 +65,62 @@ public struct HighErrorMargin: ClassIndexLoss {
         return high.sum / Double(high.count)
     }
 }
+
+/// HEM on columns (see `ColumnKernel`, `HingeColumns`): the positive errors' count and sum of every
+/// sample in vector lanes (read 1), giving its threshold τ; the count and sum of the errors at or
+/// above τ (read 2); the gradient (read 3); the target's entries set sample by sample.
+extension HighErrorMargin: ColumnKernel {
+    public var runsOnColumns: Bool { true }
+
+    public func columns<T: KernelFloat>(_ z: UnsafePointer<T>, _ g: UnsafeMutablePointer<T>?, stride: Int, classes: Int,
+                                        samples n: Int, weight: UnsafePointer<T>?, targets: UnsafePointer<Int>,
+                                        scales: UnsafePointer<T>, losses: UnsafeMutablePointer<Double>,
+                                        work: UnsafeMutablePointer<T>, doubles: UnsafeMutablePointer<Double>) {
+        let targetClass = work, pivot = work + n, offset = work + 2 * n, floor = work + 3 * n, value = work + 4 * n
+        let targetEntry = work + 5 * n, positive = work + 6 * n, hasNaN = work + 7 * n  // 1 or 0 per sample
+        let count = doubles, sum = doubles + n, nans = doubles + 3 * n
+        HingeColumns.prepare(z, stride: stride, samples: n, targets: targets, targetClass: targetClass, pivot: pivot)
+        for k in 0..<n {
+            let y = targets[k]
+            offset[k] = T(classMargins.isEmpty || y < 0 ? margin : classMargins[y])
+            floor[k] = 0
+        }
+        T.columnHingeSums(z, stride: stride, classes: classes, samples: n, targets: targetClass, pivot: pivot, offset: offset,
+                          floor: floor, into: doubles)
+        for k in 0..<n {
+            positive[k] = count[k] > 0 ? 1 : 0
+            // The smallest T at or above τ: for e_j in T, e_j ≥ it exactly when e_j ≥ τ (none when no
+            // error is positive).
+            let tau = sum[k] / count[k]
+            var threshold = T(tau)
+            if Double(threshold) < tau { threshold = threshold.nextUp }
+            floor[k] = count[k] > 0 ? threshold : .infinity
+            hasNaN[k] = nans[k] > 0 ? 1 : 0  // kept: the second pass overwrites the sums
+        }
+        T.columnHingeSums(z, stride: stride, classes: classes, samples: n, targets: targetClass, pivot: pivot, offset: offset,
+                          floor: floor, into: doubles)
+        @inline(__always) func kind(_ k: Int) -> HingeColumns.Sample {
+            let y = targets[k]
+            if y < 0 || weight?[y] == 0 || pivot[k] == -.infinity { return .inert }
+            if hasNaN[k] > 0 || pivot[k].isNaN { return .nan }
+            return positive[k] > 0 ? .active : .inert
+        }
+        for k in 0..<n {
+            let y = targets[k], w = y >= 0 ? Double(weight?[y] ?? 1) : 0
+            let scale = y >= 0 ? scales[k] * (weight?[y] ?? 1) : 0
+            let sample = kind(k)
+            switch sample {
+            case .inert: losses[k] = y < 0 ? 0 : weightedLoss(pivot[k] == -.infinity ? .infinity : 0, w)
+            case .nan: losses[k] = weightedLoss(.nan, w)
+            case .active:
+                losses[k] = weightedLoss(sum[k] / count[k], w)
+                targetEntry[k] = -scale
+            }
+            value[k] = sample == .active ? scale / T(count[k]) : 0
+        }
+        guard let g else { return }
+        T.columnWriteHinge(z, stride: stride, classes: classes, samples: n, pivot: pivot, offset: offset, floor: floor,
+                           value: value, linear: false, into: g)
+        HingeColumns.finish(g, stride: stride, classes: classes, samples: n, targets: targets, targetEntry: targetEntry, kind)
+    }
+}

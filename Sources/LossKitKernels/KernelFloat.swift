@@ -50,6 +50,12 @@ public protocol KernelFloat: BinaryFloatingPoint, Sendable {
                               targets: UnsafePointer<Self>, into squares: UnsafeMutablePointer<Double>)
     static func columnWriteLinear(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
                                   factor: UnsafePointer<Self>, into g: UnsafeMutablePointer<Self>)
+    static func columnHingeSums(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int, targets: UnsafePointer<Self>,
+                                pivot: UnsafePointer<Self>, offset: UnsafePointer<Self>, floor: UnsafePointer<Self>,
+                                into sums: UnsafeMutablePointer<Double>)
+    static func columnWriteHinge(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int, pivot: UnsafePointer<Self>,
+                                 offset: UnsafePointer<Self>, floor: UnsafePointer<Self>, value: UnsafePointer<Self>,
+                                 linear: Bool, into g: UnsafeMutablePointer<Self>)
     static func columnWriteSoftmax(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
                                    max: UnsafePointer<Self>, logSum: UnsafePointer<Self>, scale: UnsafePointer<Self>,
                                    linear: UnsafePointer<Self>, into g: UnsafeMutablePointer<Self>)
@@ -114,6 +120,18 @@ extension KernelFloat where Self == Float {
                                      targets: UnsafePointer<Self>, into squares: UnsafeMutablePointer<Double>) {
         SIMDDispatch.rowMath.columnSquares(z, stride: stride, classes: classes, samples: samples, targets: targets,
                                            into: squares)
+    }
+    public static func columnHingeSums(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
+                                       targets: UnsafePointer<Self>, pivot: UnsafePointer<Self>, offset: UnsafePointer<Self>,
+                                       floor: UnsafePointer<Self>, into sums: UnsafeMutablePointer<Double>) {
+        SIMDDispatch.rowMath.columnHingeSums(z, stride: stride, classes: classes, samples: samples, targets: targets,
+                                             pivot: pivot, offset: offset, floor: floor, into: sums)
+    }
+    public static func columnWriteHinge(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
+                                        pivot: UnsafePointer<Self>, offset: UnsafePointer<Self>, floor: UnsafePointer<Self>,
+                                        value: UnsafePointer<Self>, linear: Bool, into g: UnsafeMutablePointer<Self>) {
+        SIMDDispatch.rowMath.columnWriteHinge(z, stride: stride, classes: classes, samples: samples, pivot: pivot,
+                                              offset: offset, floor: floor, value: value, linear: linear, into: g)
     }
     public static func columnWriteLinear(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
                                          factor: UnsafePointer<Self>, into g: UnsafeMutablePointer<Self>) {
@@ -206,6 +224,18 @@ extension KernelFloat where Self == Double {
                                      targets: UnsafePointer<Self>, into squares: UnsafeMutablePointer<Double>) {
         SIMDDispatch.rowMath.columnSquares(z, stride: stride, classes: classes, samples: samples, targets: targets,
                                            into: squares)
+    }
+    public static func columnHingeSums(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
+                                       targets: UnsafePointer<Self>, pivot: UnsafePointer<Self>, offset: UnsafePointer<Self>,
+                                       floor: UnsafePointer<Self>, into sums: UnsafeMutablePointer<Double>) {
+        SIMDDispatch.rowMath.columnHingeSums(z, stride: stride, classes: classes, samples: samples, targets: targets,
+                                             pivot: pivot, offset: offset, floor: floor, into: sums)
+    }
+    public static func columnWriteHinge(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
+                                        pivot: UnsafePointer<Self>, offset: UnsafePointer<Self>, floor: UnsafePointer<Self>,
+                                        value: UnsafePointer<Self>, linear: Bool, into g: UnsafeMutablePointer<Self>) {
+        SIMDDispatch.rowMath.columnWriteHinge(z, stride: stride, classes: classes, samples: samples, pivot: pivot,
+                                              offset: offset, floor: floor, value: value, linear: linear, into: g)
     }
     public static func columnWriteLinear(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
                                          factor: UnsafePointer<Self>, into g: UnsafeMutablePointer<Self>) {

@@ -16,10 +16,11 @@ public enum LossEngine {
     }
 
     /// As `evaluate`, running class-index samples W at a time through the loss's column kernel where
-    /// the layout allows (see `ColumnLayout`).
+    /// the layout allows (see `ColumnLayout`) and C < 2^24 (`ColumnKernelLimits.maxClasses`).
     public static func evaluate<L: RowLoss & ColumnKernel, T: KernelFloat>(columns loss: L, _ batch: Batch<T>,
                                                                            nanPolicy: NaNPolicy) throws(LossError) {
-        try evaluate(loss, batch, nanPolicy: nanPolicy, columns: loss.runsOnColumns ? loss : nil)
+        let onColumns = loss.runsOnColumns && batch.classes < ColumnKernelLimits.maxClasses
+        try evaluate(loss, batch, nanPolicy: nanPolicy, columns: onColumns ? loss : nil)
     }
 
     private static func evaluate<L: RowLoss, K: ColumnKernel, T: KernelFloat>(_ loss: L, _ batch: Batch<T>,

@@ -47,3 +47,48 @@ public struct MultiMargin: ClassIndexLoss {
         return (power == 1 ? sums.sum : sums.squares) * invC
     }
 }
+
+/// The multi-class hinge on columns (see `ColumnKernel`, `HingeColumns`): Σ h and Σ h² of every
+/// sample in vector lanes (read 1), the gradient likewise (read 2), the target's entries set sample
+/// by sample with the row kernel's arithmetic.
+extension MultiMargin: ColumnKernel {
+    public var runsOnColumns: Bool { true }
+
+    public func columns<T: KernelFloat>(_ z: UnsafePointer<T>, _ g: UnsafeMutablePointer<T>?, stride: Int, classes: Int,
+                                        samples n: Int, weight: UnsafePointer<T>?, targets: UnsafePointer<Int>,
+                                        scales: UnsafePointer<T>, losses: UnsafeMutablePointer<Double>,
+                                        work: UnsafeMutablePointer<T>, doubles: UnsafeMutablePointer<Double>) {
+        let targetClass = work, pivot = work + n, offset = work + 2 * n, floor = work + 3 * n, value = work + 4 * n
+        let targetEntry = work + 5 * n
+        let count = doubles, sum = doubles + n, squares = doubles + 2 * n, nans = doubles + 3 * n
+        HingeColumns.prepare(z, stride: stride, samples: n, targets: targets, targetClass: targetClass, pivot: pivot)
+        for k in 0..<n {
+            offset[k] = T(margin)
+            floor[k] = 0
+        }
+        T.columnHingeSums(z, stride: stride, classes: classes, samples: n, targets: targetClass, pivot: pivot, offset: offset,
+                          floor: floor, into: doubles)
+        let invC = 1 / Double(classes), linear = power == 2
+        @inline(__always) func kind(_ k: Int) -> HingeColumns.Sample {
+            let y = targets[k]
+            if y < 0 || weight?[y] == 0 || pivot[k] == -.infinity { return .inert }
+            return nans[k] > 0 || pivot[k].isNaN ? .nan : .active
+        }
+        for k in 0..<n {
+            let y = targets[k], w = y >= 0 ? Double(weight?[y] ?? 1) : 0
+            let scale = y >= 0 ? scales[k] * (weight?[y] ?? 1) : 0
+            value[k] = scale * T((linear ? 2 : 1) * invC)
+            switch kind(k) {
+            case .inert: losses[k] = y < 0 ? 0 : weightedLoss(pivot[k] == -.infinity ? .infinity : 0, w)
+            case .nan: losses[k] = weightedLoss(.nan, w)
+            case .active:
+                losses[k] = weightedLoss((power == 1 ? sum[k] : squares[k]) * invC, w)
+                targetEntry[k] = scale * T(-(linear ? 2 * invC * sum[k] : invC * count[k]))
+            }
+        }
+        guard let g else { return }
+        T.columnWriteHinge(z, stride: stride, classes: classes, samples: n, pivot: pivot, offset: offset, floor: floor,
+                           value: value, linear: linear, into: g)
+        HingeColumns.finish(g, stride: stride, classes: classes, samples: n, targets: targets, targetEntry: targetEntry, kind)
+    }
+}

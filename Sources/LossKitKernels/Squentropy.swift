@@ -55,16 +55,7 @@ extension Squentropy: ColumnKernel {
             targetClass[k] = T(targets[k])
             targetLogit[k] = targets[k] >= 0 ? Double(z[targets[k] * stride + k]) : 0  // before g (maybe z) is written
         }
-        if T.self == Float.self && classes >= 1 << 24 {  // class indices not exact as Float: per sample
-            for k in 0..<n {
-                squares[k] = 0
-                for j in 0..<classes where j != targets[k] && z[j * stride + k] > -.infinity {
-                    squares[k] += Double(z[j * stride + k] * z[j * stride + k])
-                }
-            }
-        } else {
-            T.columnSquares(z, stride: stride, classes: classes, samples: n, targets: targetClass, into: squares)
-        }
+        T.columnSquares(z, stride: stride, classes: classes, samples: n, targets: targetClass, into: squares)
         T.columnSoftmax(z, stride: stride, classes: classes, samples: n, bias: nil, storingInto: nil, outStride: stride,
                         max: max, sum: sum, logSum: logSum, scratch: softmaxScratch)
         let squareWeight = classes > 1 ? 1 / Double(classes - 1) : 0

@@ -144,6 +144,28 @@ public protocol RowMath: SendableMetatype {
     static func columnSquares(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
                               targets: UnsafePointer<Double>, into squares: UnsafeMutablePointer<Double>)
 
+    /// `hingeSums` of each sample k < P on columns, with x_jk = (z_jk - pivot_k) + offset_k, active
+    /// where x_jk > 0 and x_jk ≥ floor_k (floor_k ≥ 0), leaving out the class j = t_k (`targets`, as
+    /// values of the type, -1: none; a Float build needs C < 2^24): the count, sum and sum of squares
+    /// of the active x_jk and the number of NaN x_jk, in Double, written to `sums` as four runs of P
+    /// values (count, sum, squares, NaNs). pivot, offset, floor: P values each.
+    static func columnHingeSums(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int, targets: UnsafePointer<Float>,
+                                pivot: UnsafePointer<Float>, offset: UnsafePointer<Float>, floor: UnsafePointer<Float>,
+                                into sums: UnsafeMutablePointer<Double>)
+    static func columnHingeSums(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int, targets: UnsafePointer<Double>,
+                                pivot: UnsafePointer<Double>, offset: UnsafePointer<Double>, floor: UnsafePointer<Double>,
+                                into sums: UnsafeMutablePointer<Double>)
+
+    /// `writeHinge` of each sample k < P on columns: g_jk = value_k·(linear ? x_jk : 1) where x_jk (as
+    /// in `columnHingeSums`) is active, else 0; NaN where x_jk is NaN. Every class is written (the
+    /// target's entry too: the caller sets it after). g may be z.
+    static func columnWriteHinge(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int, pivot: UnsafePointer<Float>,
+                                 offset: UnsafePointer<Float>, floor: UnsafePointer<Float>, value: UnsafePointer<Float>,
+                                 linear: Bool, into g: UnsafeMutablePointer<Float>)
+    static func columnWriteHinge(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int, pivot: UnsafePointer<Double>,
+                                 offset: UnsafePointer<Double>, floor: UnsafePointer<Double>, value: UnsafePointer<Double>,
+                                 linear: Bool, into g: UnsafeMutablePointer<Double>)
+
     /// g[j·stride + k] = factor_k·z_jk for every class j and sample k < P, and 0 where z_jk = -inf
     /// (factor: P values). g may be z.
     static func columnWriteLinear(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,

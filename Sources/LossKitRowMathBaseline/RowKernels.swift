@@ -106,6 +106,23 @@ public enum RowKernels: RowMath {
                                      targets: UnsafePointer<Float>, into squares: UnsafeMutablePointer<Double>) {
         columnSquaresBlock(z, stride: stride, classes: classes, samples: samples, targets: targets, into: squares)
     }
+    public static func columnHingeSums(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
+                                       targets: UnsafePointer<Float>, pivot: UnsafePointer<Float>, offset: UnsafePointer<Float>,
+                                       floor: UnsafePointer<Float>, into sums: UnsafeMutablePointer<Double>) {
+        for k in 0..<4 * samples { sums[k] = 0 }
+        for j in 0..<classes {
+            columnClassHingeSums(z + j * stride, Float(j), samples: samples, targets: targets, pivot: pivot, offset: offset,
+                                 floor: floor, into: sums)
+        }
+    }
+    public static func columnWriteHinge(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
+                                        pivot: UnsafePointer<Float>, offset: UnsafePointer<Float>, floor: UnsafePointer<Float>,
+                                        value: UnsafePointer<Float>, linear: Bool, into g: UnsafeMutablePointer<Float>) {
+        for j in 0..<classes {
+            columnClassWriteHinge(z + j * stride, samples: samples, pivot: pivot, offset: offset, floor: floor, value: value,
+                                  linear: linear, into: g + j * stride)
+        }
+    }
     public static func columnWriteLinear(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
                                          factor: UnsafePointer<Float>, into g: UnsafeMutablePointer<Float>) {
         for j in 0..<classes { columnClassWriteLinear(z + j * stride, samples: samples, factor: factor, into: g + j * stride) }
@@ -140,6 +157,23 @@ public enum RowKernels: RowMath {
     public static func columnSquares(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
                                      targets: UnsafePointer<Double>, into squares: UnsafeMutablePointer<Double>) {
         columnSquaresBlock(z, stride: stride, classes: classes, samples: samples, targets: targets, into: squares)
+    }
+    public static func columnHingeSums(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
+                                       targets: UnsafePointer<Double>, pivot: UnsafePointer<Double>, offset: UnsafePointer<Double>,
+                                       floor: UnsafePointer<Double>, into sums: UnsafeMutablePointer<Double>) {
+        for k in 0..<4 * samples { sums[k] = 0 }
+        for j in 0..<classes {
+            columnClassHingeSums(z + j * stride, Double(j), samples: samples, targets: targets, pivot: pivot, offset: offset,
+                                 floor: floor, into: sums)
+        }
+    }
+    public static func columnWriteHinge(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
+                                        pivot: UnsafePointer<Double>, offset: UnsafePointer<Double>, floor: UnsafePointer<Double>,
+                                        value: UnsafePointer<Double>, linear: Bool, into g: UnsafeMutablePointer<Double>) {
+        for j in 0..<classes {
+            columnClassWriteHinge(z + j * stride, samples: samples, pivot: pivot, offset: offset, floor: floor, value: value,
+                                  linear: linear, into: g + j * stride)
+        }
     }
     public static func columnWriteLinear(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
                                          factor: UnsafePointer<Double>, into g: UnsafeMutablePointer<Double>) {
@@ -477,6 +511,41 @@ extension RowKernels {
             let x = V.load(row, v)
             T.add((x * x).replacing(with: zero, where: x .== negativeInfinity).replacing(with: zero, where: V.load(targets, v) .== cls),
                   toDoublesAt: squares + v)
+        }
+    }
+
+    /// One class of `columnHingeSums`, out of line as `columnClassExp`; the row loops' rule of activity.
+    @inline(never)
+    static func columnClassHingeSums<T: VectorFloat>(_ row: UnsafePointer<T>, _ j: T, samples: Int, targets: UnsafePointer<T>,
+                                                     pivot: UnsafePointer<T>, offset: UnsafePointer<T>, floor: UnsafePointer<T>,
+                                                     into sums: UnsafeMutablePointer<Double>) {
+        typealias V = T.Vector
+        let zero = V(repeating: 0), one = V(repeating: 1), cls = V(repeating: j)
+        for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
+            let x = (V.load(row, v) - V.load(pivot, v)) + V.load(offset, v)
+            let own = V.load(targets, v) .== cls
+            let active = zero.replacing(with: one, where: x .> zero).replacing(with: zero, where: x .< V.load(floor, v))
+                .replacing(with: zero, where: own)  // 1 where active (compares are false for NaN)
+            let term = x.replacing(with: zero, where: active .== zero)
+            T.add(active, toDoublesAt: sums + v)
+            T.add(term, toDoublesAt: sums + samples + v)
+            T.add(term * term, toDoublesAt: sums + 2 * samples + v)
+            T.add(zero.replacing(with: one, where: x .!= x).replacing(with: zero, where: own), toDoublesAt: sums + 3 * samples + v)
+        }
+    }
+
+    /// One class of `columnWriteHinge`, out of line as `columnClassExp`.
+    @inline(never)
+    static func columnClassWriteHinge<T: VectorFloat>(_ row: UnsafePointer<T>, samples: Int, pivot: UnsafePointer<T>,
+                                                      offset: UnsafePointer<T>, floor: UnsafePointer<T>, value: UnsafePointer<T>,
+                                                      linear: Bool, into g: UnsafeMutablePointer<T>) {
+        typealias V = T.Vector
+        let zero = V(repeating: 0), one = V(repeating: 1)
+        for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
+            let x = (V.load(row, v) - V.load(pivot, v)) + V.load(offset, v), a = V.load(value, v)
+            let out = linear ? a * x : a
+            let inactive = zero.replacing(with: one, where: x .> zero).replacing(with: zero, where: x .< V.load(floor, v)) .== zero
+            out.replacing(with: zero, where: inactive).replacing(with: x, where: x .!= x).store(g, v)
         }
     }
 
