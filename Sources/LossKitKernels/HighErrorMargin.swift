@@ -66,7 +66,7 @@ public struct HighErrorMargin: ClassIndexLoss {
     }
 }
 
-/// HEM on columns (see `ColumnKernel`, `HingeColumns`): the positive errors' count and sum of every
+/// HEM on columns (see `ColumnKernel`, `ColumnSteps`): the positive errors' count and sum of every
 /// sample in vector lanes (read 1), giving its threshold τ; the count and sum of the errors at or
 /// above τ (read 2); the gradient (read 3); the target's entries set sample by sample.
 extension HighErrorMargin: ColumnKernel {
@@ -79,7 +79,7 @@ extension HighErrorMargin: ColumnKernel {
         let targetClass = work, pivot = work + n, offset = work + 2 * n, floor = work + 3 * n, value = work + 4 * n
         let targetEntry = work + 5 * n, positive = work + 6 * n, hasNaN = work + 7 * n  // 1 or 0 per sample
         let count = doubles, sum = doubles + n, nans = doubles + 3 * n
-        HingeColumns.prepare(z, stride: stride, samples: n, targets: targets, targetClass: targetClass, pivot: pivot)
+        ColumnSteps.prepare(z, stride: stride, samples: n, targets: targets, targetClass: targetClass, pivot: pivot)
         for k in 0..<n {
             let y = targets[k]
             offset[k] = T(classMargins.isEmpty || y < 0 ? margin : classMargins[y])
@@ -99,7 +99,7 @@ extension HighErrorMargin: ColumnKernel {
         }
         T.columnHingeSums(z, stride: stride, classes: classes, samples: n, targets: targetClass, pivot: pivot, offset: offset,
                           floor: floor, into: doubles)
-        @inline(__always) func kind(_ k: Int) -> HingeColumns.Sample {
+        @inline(__always) func kind(_ k: Int) -> ColumnSteps.Sample {
             let y = targets[k]
             if y < 0 || weight?[y] == 0 || pivot[k] == -.infinity { return .inert }
             if hasNaN[k] > 0 || pivot[k].isNaN { return .nan }
@@ -121,6 +121,6 @@ extension HighErrorMargin: ColumnKernel {
         guard let g else { return }
         T.columnWriteHinge(z, stride: stride, classes: classes, samples: n, pivot: pivot, offset: offset, floor: floor,
                            value: value, linear: false, into: g)
-        HingeColumns.finish(g, stride: stride, classes: classes, samples: n, targets: targets, targetEntry: targetEntry, kind)
+        ColumnSteps.finish(g, stride: stride, classes: classes, samples: n, targets: targets, targetEntry: targetEntry, kind)
     }
 }

@@ -48,7 +48,7 @@ public struct MultiMargin: ClassIndexLoss {
     }
 }
 
-/// The multi-class hinge on columns (see `ColumnKernel`, `HingeColumns`): Σ h and Σ h² of every
+/// The multi-class hinge on columns (see `ColumnKernel`, `ColumnSteps`): Σ h and Σ h² of every
 /// sample in vector lanes (read 1), the gradient likewise (read 2), the target's entries set sample
 /// by sample with the row kernel's arithmetic.
 extension MultiMargin: ColumnKernel {
@@ -61,7 +61,7 @@ extension MultiMargin: ColumnKernel {
         let targetClass = work, pivot = work + n, offset = work + 2 * n, floor = work + 3 * n, value = work + 4 * n
         let targetEntry = work + 5 * n
         let count = doubles, sum = doubles + n, squares = doubles + 2 * n, nans = doubles + 3 * n
-        HingeColumns.prepare(z, stride: stride, samples: n, targets: targets, targetClass: targetClass, pivot: pivot)
+        ColumnSteps.prepare(z, stride: stride, samples: n, targets: targets, targetClass: targetClass, pivot: pivot)
         for k in 0..<n {
             offset[k] = T(margin)
             floor[k] = 0
@@ -69,7 +69,7 @@ extension MultiMargin: ColumnKernel {
         T.columnHingeSums(z, stride: stride, classes: classes, samples: n, targets: targetClass, pivot: pivot, offset: offset,
                           floor: floor, into: doubles)
         let invC = 1 / Double(classes), linear = power == 2
-        @inline(__always) func kind(_ k: Int) -> HingeColumns.Sample {
+        @inline(__always) func kind(_ k: Int) -> ColumnSteps.Sample {
             let y = targets[k]
             if y < 0 || weight?[y] == 0 || pivot[k] == -.infinity { return .inert }
             return nans[k] > 0 || pivot[k].isNaN ? .nan : .active
@@ -89,6 +89,6 @@ extension MultiMargin: ColumnKernel {
         guard let g else { return }
         T.columnWriteHinge(z, stride: stride, classes: classes, samples: n, pivot: pivot, offset: offset, floor: floor,
                            value: value, linear: linear, into: g)
-        HingeColumns.finish(g, stride: stride, classes: classes, samples: n, targets: targets, targetEntry: targetEntry, kind)
+        ColumnSteps.finish(g, stride: stride, classes: classes, samples: n, targets: targets, targetEntry: targetEntry, kind)
     }
 }
