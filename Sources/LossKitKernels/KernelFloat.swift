@@ -50,6 +50,13 @@ public protocol KernelFloat: BinaryFloatingPoint, Sendable {
                               targets: UnsafePointer<Self>, into squares: UnsafeMutablePointer<Double>)
     static func columnWriteLinear(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
                                   factor: UnsafePointer<Self>, into g: UnsafeMutablePointer<Self>)
+    static func columnMax(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int, into max: UnsafeMutablePointer<Self>)
+    static func columnScaledExpSums(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
+                                    factor: UnsafePointer<Self>, max: UnsafePointer<Self>, into sums: UnsafeMutablePointer<Double>)
+    static func columnWriteScaledSoftmax(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
+                                         factor: UnsafePointer<Self>, max: UnsafePointer<Self>, logSum: UnsafePointer<Self>,
+                                         scale: UnsafePointer<Self>, linear: UnsafePointer<Self>,
+                                         into g: UnsafeMutablePointer<Self>)
     static func columnHingeSums(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int, targets: UnsafePointer<Self>,
                                 pivot: UnsafePointer<Self>, offset: UnsafePointer<Self>, floor: UnsafePointer<Self>,
                                 into sums: UnsafeMutablePointer<Double>)
@@ -120,6 +127,23 @@ extension KernelFloat where Self == Float {
                                      targets: UnsafePointer<Self>, into squares: UnsafeMutablePointer<Double>) {
         SIMDDispatch.rowMath.columnSquares(z, stride: stride, classes: classes, samples: samples, targets: targets,
                                            into: squares)
+    }
+    public static func columnMax(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
+                                 into max: UnsafeMutablePointer<Self>) {
+        SIMDDispatch.rowMath.columnMax(z, stride: stride, classes: classes, samples: samples, into: max)
+    }
+    public static func columnScaledExpSums(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
+                                           factor: UnsafePointer<Self>, max: UnsafePointer<Self>,
+                                           into sums: UnsafeMutablePointer<Double>) {
+        SIMDDispatch.rowMath.columnScaledExpSums(z, stride: stride, classes: classes, samples: samples, factor: factor, max: max,
+                                                 into: sums)
+    }
+    public static func columnWriteScaledSoftmax(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
+                                                factor: UnsafePointer<Self>, max: UnsafePointer<Self>, logSum: UnsafePointer<Self>,
+                                                scale: UnsafePointer<Self>, linear: UnsafePointer<Self>,
+                                                into g: UnsafeMutablePointer<Self>) {
+        SIMDDispatch.rowMath.columnWriteScaledSoftmax(z, stride: stride, classes: classes, samples: samples, factor: factor,
+                                                      max: max, logSum: logSum, scale: scale, linear: linear, into: g)
     }
     public static func columnHingeSums(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
                                        targets: UnsafePointer<Self>, pivot: UnsafePointer<Self>, offset: UnsafePointer<Self>,
@@ -224,6 +248,23 @@ extension KernelFloat where Self == Double {
                                      targets: UnsafePointer<Self>, into squares: UnsafeMutablePointer<Double>) {
         SIMDDispatch.rowMath.columnSquares(z, stride: stride, classes: classes, samples: samples, targets: targets,
                                            into: squares)
+    }
+    public static func columnMax(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
+                                 into max: UnsafeMutablePointer<Self>) {
+        SIMDDispatch.rowMath.columnMax(z, stride: stride, classes: classes, samples: samples, into: max)
+    }
+    public static func columnScaledExpSums(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
+                                           factor: UnsafePointer<Self>, max: UnsafePointer<Self>,
+                                           into sums: UnsafeMutablePointer<Double>) {
+        SIMDDispatch.rowMath.columnScaledExpSums(z, stride: stride, classes: classes, samples: samples, factor: factor, max: max,
+                                                 into: sums)
+    }
+    public static func columnWriteScaledSoftmax(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
+                                                factor: UnsafePointer<Self>, max: UnsafePointer<Self>, logSum: UnsafePointer<Self>,
+                                                scale: UnsafePointer<Self>, linear: UnsafePointer<Self>,
+                                                into g: UnsafeMutablePointer<Self>) {
+        SIMDDispatch.rowMath.columnWriteScaledSoftmax(z, stride: stride, classes: classes, samples: samples, factor: factor,
+                                                      max: max, logSum: logSum, scale: scale, linear: linear, into: g)
     }
     public static func columnHingeSums(_ z: UnsafePointer<Self>, stride: Int, classes: Int, samples: Int,
                                        targets: UnsafePointer<Self>, pivot: UnsafePointer<Self>, offset: UnsafePointer<Self>,

@@ -46,3 +46,64 @@ public struct LogitNorm: ClassIndexLoss {
         return lse - c * Double(zy)
     }
 }
+
+/// LogitNorm on columns (see `ColumnKernel`, `ColumnSteps`), the row kernel's passes in vector lanes:
+/// r² and max z of every sample (reads 1-2), Σ e and Σ z·e with its own c (read 3), the gradient
+/// (read 4), the target's entries set sample by sample with the row kernel's arithmetic. A NaN
+/// reaches the gradient as in the row kernel (NaN except at masked classes).
+extension LogitNorm: ColumnKernel {
+    public var runsOnColumns: Bool { true }
+
+    public func columns<T: KernelFloat>(_ z: UnsafePointer<T>, _ g: UnsafeMutablePointer<T>?, stride: Int, classes: Int,
+                                        samples n: Int, weight: UnsafePointer<T>?, targets: UnsafePointer<Int>,
+                                        scales: UnsafePointer<T>, losses: UnsafeMutablePointer<Double>,
+                                        work: UnsafeMutablePointer<T>, doubles: UnsafeMutablePointer<Double>) {
+        let noTarget = work, zy = work + n, max = work + 2 * n, factor = work + 3 * n, logSumValue = work + 4 * n
+        let gScale = work + 5 * n, linear = work + 6 * n, targetEntry = work + 7 * n
+        let squares = doubles, sum = doubles + n, weighted = doubles + 2 * n, isActive = doubles + 3 * n
+        for k in 0..<n {
+            noTarget[k] = -1  // r² over every class
+            zy[k] = targets[k] >= 0 ? z[targets[k] * stride + k] : 0  // before g (maybe z) is written
+        }
+        T.columnSquares(z, stride: stride, classes: classes, samples: n, targets: noTarget, into: squares)
+        T.columnMax(z, stride: stride, classes: classes, samples: n, into: max)
+        @inline(__always) func c(_ k: Int) -> Double { 1 / (tau * (squares[k].squareRoot() + Self.epsilon)) }
+        for k in 0..<n {
+            // Nothing to learn: ignored, a zero weight, a masked target, every class masked.
+            let y = targets[k]
+            let inert = y < 0 || weight?[y] == 0 || zy[k] == -.infinity || !(max[k] > -.infinity || squares[k].isNaN)
+            isActive[k] = inert ? 0 : 1
+            if !inert {
+                factor[k] = T(c(k))
+            } else {
+                losses[k] = y < 0 ? 0 : weightedLoss(.infinity, Double(weight?[y] ?? 1))  // 0 for a zero weight
+                factor[k] = 0
+                max[k] = 0  // exp(0) stays finite; the scales below are 0
+            }
+        }
+        @inline(__always) func kind(_ k: Int) -> ColumnSteps.Sample { isActive[k] > 0 ? .active : .inert }
+        T.columnScaledExpSums(z, stride: stride, classes: classes, samples: n, factor: factor, max: max, into: sum)
+        for k in 0..<n {
+            logSumValue[k] = 0
+            gScale[k] = 0
+            linear[k] = 0
+            guard kind(k) == .active else { continue }
+            let y = targets[k], w = weight?[y] ?? 1, zyValue = Double(zy[k]), zMax = Double(max[k])
+            let r = squares[k].squareRoot(), c = c(k)
+            let logSum = Double.log(sum[k])
+            losses[k] = weightedLoss(c * zMax + logSum - c * zyValue, Double(w))
+            let sT = Double(scales[k] * w)
+            let zDotG = weighted[k] / sum[k] - zyValue
+            let radial = r > 0 ? c * c * tau / r * zDotG : 0
+            logSumValue[k] = T(logSum)
+            gScale[k] = T(sT * c)
+            linear[k] = T(-sT * radial)
+            let py = Double.exp(c * (zyValue - zMax) - logSum)
+            targetEntry[k] = T(sT * (c * (py - 1) - radial * zyValue))
+        }
+        guard let g else { return }
+        T.columnWriteScaledSoftmax(z, stride: stride, classes: classes, samples: n, factor: factor, max: max,
+                                   logSum: logSumValue, scale: gScale, linear: linear, into: g)
+        ColumnSteps.finish(g, stride: stride, classes: classes, samples: n, targets: targets, targetEntry: targetEntry, kind)
+    }
+}

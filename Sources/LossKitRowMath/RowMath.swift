@@ -166,6 +166,30 @@ public protocol RowMath: SendableMetatype {
                                  offset: UnsafePointer<Double>, floor: UnsafePointer<Double>, value: UnsafePointer<Double>,
                                  linear: Bool, into g: UnsafeMutablePointer<Double>)
 
+    /// max_k = max_j z_jk over the values that are not NaN (-inf when there are none), for each
+    /// sample k < P, written to `max`.
+    static func columnMax(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int, into max: UnsafeMutablePointer<Float>)
+    static func columnMax(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int, into max: UnsafeMutablePointer<Double>)
+
+    /// `scaledExpSums` of each sample k < P on columns, with its own factor_k and max_k: Σ_j e_jk and
+    /// Σ_j z_jk·e_jk, e_jk = exp(factor_k·(z_jk - max_k)), over the z_jk that are not -inf, in Double,
+    /// written to `sums` as two runs of P values.
+    static func columnScaledExpSums(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
+                                    factor: UnsafePointer<Float>, max: UnsafePointer<Float>, into sums: UnsafeMutablePointer<Double>)
+    static func columnScaledExpSums(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
+                                    factor: UnsafePointer<Double>, max: UnsafePointer<Double>, into sums: UnsafeMutablePointer<Double>)
+
+    /// `writeScaledSoftmax` of each sample k < P on columns: g_jk = scale_k·exp(factor_k·(z_jk - max_k)
+    /// - logSum_k) + linear_k·z_jk, and 0 where z_jk = -inf (every argument P values). g may be z.
+    static func columnWriteScaledSoftmax(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
+                                         factor: UnsafePointer<Float>, max: UnsafePointer<Float>, logSum: UnsafePointer<Float>,
+                                         scale: UnsafePointer<Float>, linear: UnsafePointer<Float>,
+                                         into g: UnsafeMutablePointer<Float>)
+    static func columnWriteScaledSoftmax(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
+                                         factor: UnsafePointer<Double>, max: UnsafePointer<Double>, logSum: UnsafePointer<Double>,
+                                         scale: UnsafePointer<Double>, linear: UnsafePointer<Double>,
+                                         into g: UnsafeMutablePointer<Double>)
+
     /// g[j·stride + k] = factor_k·z_jk for every class j and sample k < P, and 0 where z_jk = -inf
     /// (factor: P values). g may be z.
     static func columnWriteLinear(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,

@@ -106,6 +106,26 @@ public enum RowKernels: RowMath {
                                      targets: UnsafePointer<Float>, into squares: UnsafeMutablePointer<Double>) {
         columnSquaresBlock(z, stride: stride, classes: classes, samples: samples, targets: targets, into: squares)
     }
+    public static func columnMax(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
+                                 into max: UnsafeMutablePointer<Float>) {
+        for k in 0..<samples { max[k] = -.infinity }
+        for j in 0..<classes { columnClassMax(z + j * stride, samples: samples, into: max) }
+    }
+    public static func columnScaledExpSums(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
+                                           factor: UnsafePointer<Float>, max: UnsafePointer<Float>,
+                                           into sums: UnsafeMutablePointer<Double>) {
+        for k in 0..<2 * samples { sums[k] = 0 }
+        for j in 0..<classes { columnClassScaledExpSums(z + j * stride, samples: samples, factor: factor, max: max, into: sums) }
+    }
+    public static func columnWriteScaledSoftmax(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
+                                                factor: UnsafePointer<Float>, max: UnsafePointer<Float>, logSum: UnsafePointer<Float>,
+                                                scale: UnsafePointer<Float>, linear: UnsafePointer<Float>,
+                                                into g: UnsafeMutablePointer<Float>) {
+        for j in 0..<classes {
+            columnClassWriteScaledSoftmax(z + j * stride, samples: samples, factor: factor, max: max, logSum: logSum, scale: scale,
+                                          linear: linear, into: g + j * stride)
+        }
+    }
     public static func columnHingeSums(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
                                        targets: UnsafePointer<Float>, pivot: UnsafePointer<Float>, offset: UnsafePointer<Float>,
                                        floor: UnsafePointer<Float>, into sums: UnsafeMutablePointer<Double>) {
@@ -157,6 +177,26 @@ public enum RowKernels: RowMath {
     public static func columnSquares(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
                                      targets: UnsafePointer<Double>, into squares: UnsafeMutablePointer<Double>) {
         columnSquaresBlock(z, stride: stride, classes: classes, samples: samples, targets: targets, into: squares)
+    }
+    public static func columnMax(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
+                                 into max: UnsafeMutablePointer<Double>) {
+        for k in 0..<samples { max[k] = -.infinity }
+        for j in 0..<classes { columnClassMax(z + j * stride, samples: samples, into: max) }
+    }
+    public static func columnScaledExpSums(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
+                                           factor: UnsafePointer<Double>, max: UnsafePointer<Double>,
+                                           into sums: UnsafeMutablePointer<Double>) {
+        for k in 0..<2 * samples { sums[k] = 0 }
+        for j in 0..<classes { columnClassScaledExpSums(z + j * stride, samples: samples, factor: factor, max: max, into: sums) }
+    }
+    public static func columnWriteScaledSoftmax(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
+                                                factor: UnsafePointer<Double>, max: UnsafePointer<Double>, logSum: UnsafePointer<Double>,
+                                                scale: UnsafePointer<Double>, linear: UnsafePointer<Double>,
+                                                into g: UnsafeMutablePointer<Double>) {
+        for j in 0..<classes {
+            columnClassWriteScaledSoftmax(z + j * stride, samples: samples, factor: factor, max: max, logSum: logSum, scale: scale,
+                                          linear: linear, into: g + j * stride)
+        }
     }
     public static func columnHingeSums(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
                                        targets: UnsafePointer<Double>, pivot: UnsafePointer<Double>, offset: UnsafePointer<Double>,
@@ -511,6 +551,47 @@ extension RowKernels {
             let x = V.load(row, v)
             T.add((x * x).replacing(with: zero, where: x .== negativeInfinity).replacing(with: zero, where: V.load(targets, v) .== cls),
                   toDoublesAt: squares + v)
+        }
+    }
+
+    /// One class of `columnMax`, out of line as `columnClassExp`.
+    @inline(never)
+    static func columnClassMax<T: VectorFloat>(_ row: UnsafePointer<T>, samples: Int, into max: UnsafeMutablePointer<T>) {
+        typealias V = T.Vector
+        for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
+            let x = V.load(row, v), m = V.load(UnsafePointer(max), v)
+            m.replacing(with: x, where: x .> m).store(max, v)  // a NaN never replaces the max
+        }
+    }
+
+    /// One class of `columnScaledExpSums`, out of line as `columnClassExp`: a masked class (-inf) adds
+    /// 0 to both sums, also when the factor is 0 (0·-inf would be NaN).
+    @inline(never)
+    static func columnClassScaledExpSums<T: VectorFloat>(_ row: UnsafePointer<T>, samples: Int, factor: UnsafePointer<T>,
+                                                         max: UnsafePointer<T>, into sums: UnsafeMutablePointer<Double>) {
+        typealias V = T.Vector
+        let zero = V(repeating: 0), negativeInfinity = V(repeating: -.infinity)
+        for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
+            let x = V.load(row, v), masked = x .== negativeInfinity
+            let e = T.exp(V.load(factor, v) * (x - V.load(max, v))).replacing(with: zero, where: masked)
+            T.add(e, toDoublesAt: sums + v)
+            T.add((x * e).replacing(with: zero, where: masked), toDoublesAt: sums + samples + v)
+        }
+    }
+
+    /// One class of `columnWriteScaledSoftmax`, out of line as `columnClassExp`.
+    @inline(never)
+    static func columnClassWriteScaledSoftmax<T: VectorFloat>(_ row: UnsafePointer<T>, samples: Int, factor: UnsafePointer<T>,
+                                                              max: UnsafePointer<T>, logSum: UnsafePointer<T>,
+                                                              scale: UnsafePointer<T>, linear: UnsafePointer<T>,
+                                                              into g: UnsafeMutablePointer<T>) {
+        typealias V = T.Vector
+        let zero = V(repeating: 0), negativeInfinity = V(repeating: -.infinity)
+        for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
+            let x = V.load(row, v)
+            let p = T.exp(V.load(factor, v) * (x - V.load(max, v)) - V.load(logSum, v))
+            let term = x.multiplied(by: V.load(linear, v), adding: V.load(scale, v) * p)
+            term.replacing(with: zero, where: x .== negativeInfinity).store(g, v)
         }
     }
 

@@ -9,13 +9,13 @@ import LossKitABI
 import XCTest
 
 final class ColumnKernelTests: XCTestCase {
-    /// The losses that run on columns (SoftmaxTargetLoss, squentropy, square, the margin losses),
-    /// cross_entropy with a z-loss too.
+    /// The losses that run on columns (SoftmaxTargetLoss, squentropy, square, the margin losses,
+    /// logit_norm), cross_entropy with a z-loss too.
     static func columnCases(classes: Int) -> [(LossCase, zLoss: Double)] {
         [(.crossEntropy(), 0), (.crossEntropy(), 0.05), (.expectation(), 0), (.mix(), 0), (.focal(gamma: 1.5), 0),
          (.focal(gamma: 2), 0), (.logitAdjusted(priors: LossCase.priors(classes)), 0), (.squentropy(), 0),
          (.square(), 0), (.square(k: 2, m: 3), 0), (.multiMargin(), 0), (.multiMargin(p: 2), 0), (.hem(), 0),
-         (.hem(classCounts: (0..<classes).map { Double(10 * ($0 + 1)) }), 0)]
+         (.hem(classCounts: (0..<classes).map { Double(10 * ($0 + 1)) }), 0), (.logitNorm(), 0), (.logitNorm(tau: 1), 0)]
     }
 
     /// A batch of `shape` whose samples 1, 2, 3 and 4 are a masked row, a row with a masked target, a
