@@ -18,6 +18,7 @@ public struct Focal: SoftmaxTargetLoss {
     // With p = p_y, ℓ = -log p = lse - z_y and u = 1 - p = -expm1(-ℓ) (accurate when p → 1):
     // L = u^γ·ℓ
     // ∂L/∂z_j = G·(p_j - [j = y]),   G = u^γ + γ·u^(γ-1)·p·ℓ   (the second term is 0 when u = 0 or p = 0)
+    @inline(__always)
     public func sample(lse: Double, targetLogit: Double) -> SoftmaxSample {
         let nll = lse - targetLogit
         let u = -expm1(-nll)
