@@ -6,6 +6,8 @@
  *
  *   cc -O2 -Iinclude benchmarks/hot_loop.c -L.build/release -llosskit -Wl,-rpath,$PWD/.build/release -o /tmp/hot_loop
  *   /tmp/hot_loop cross_entropy 4096x1000 [float32|float64] [threads] [error|propagate] [calls]
+ *
+ * logit_adjusted gets Zipf priors (p_j ∝ 1/(j+1)); hem gets the same values as class counts (HEM+).
  */
 #include "losskit.h"
 
@@ -83,6 +85,20 @@ int main(int argc, char **argv) {
         lk_set_num_threads(threads) != LK_OK) {
         fprintf(stderr, "%s\n", lk_last_error_message());
         return 1;
+    }
+    if (strcmp(name, "logit_adjusted") == 0 || strcmp(name, "hem") == 0) {  /* a parameter per class, Zipf-like */
+        double *per_class = malloc((size_t)classes * sizeof(double));
+        if (!per_class) { fprintf(stderr, "out of memory\n"); return 1; }
+        for (int64_t j = 0; j < classes; j++) per_class[j] = 1.0 / (double)(j + 1);
+        double total = 0;
+        for (int64_t j = 0; j < classes; j++) total += per_class[j];
+        for (int64_t j = 0; j < classes; j++) per_class[j] /= total;
+        const char *key = name[0] == 'h' ? "class_counts" : "priors";
+        if (lk_loss_set_param_array(loss, key, per_class, classes) != LK_OK) {
+            fprintf(stderr, "%s\n", lk_last_error_message());
+            return 1;
+        }
+        free(per_class);
     }
     double value64 = 0;
     float value32 = 0;
