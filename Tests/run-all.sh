@@ -12,7 +12,7 @@ missing=$(for p in $apt_packages; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; 
 if [ -n "$missing" ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null || exit 1
 fi
-python3 -m pip install --quiet --disable-pip-version-check numpy pytest scikit-learn matplotlib jax setuptools wheel || exit 1
+python3 -m pip install --quiet --disable-pip-version-check numpy pytest scikit-learn matplotlib jax ml_dtypes setuptools wheel || exit 1
 
 # --- one release build of liblosskit.so, used by every group below ----------------------------
 swift build -c release --product losskit || exit 1

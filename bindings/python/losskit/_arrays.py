@@ -19,6 +19,23 @@ _FLOAT_DTYPES = {np.dtype(np.float32): DType.FLOAT32, np.dtype(np.float64): DTyp
 _INDEX_DTYPES = {np.dtype(np.int32): DType.INT32, np.dtype(np.int64): DType.INT64}
 
 
+def _half_dtypes() -> dict[np.dtype, DType]:
+    """numpy's float16, and bfloat16 when a package has registered it with numpy (ml_dtypes, as
+    JAX installs it): logits the library widens to float32 itself."""
+    dtypes = {np.dtype(np.float16): DType.FLOAT16}
+    try:
+        import ml_dtypes  # noqa: PLC0415 - optional, only for its bfloat16
+
+        dtypes[np.dtype(ml_dtypes.bfloat16)] = DType.BFLOAT16
+    except ImportError:
+        pass
+    return dtypes
+
+
+_HALF_DTYPES = _half_dtypes()
+_LOGIT_DTYPES = {**_FLOAT_DTYPES, **_HALF_DTYPES}
+
+
 def _buffer(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
     # np.require returns `array` itself when it already qualifies: the zero-copy path.
     return np.require(array, dtype=dtype, requirements=["C_CONTIGUOUS", "ALIGNED"])
@@ -37,7 +54,13 @@ def sample_shape(logits: np.ndarray) -> tuple[int, ...]:
 
 def dtype_code(array: np.ndarray) -> DType:
     """The lk_dtype of a buffer prepared here."""
-    return _FLOAT_DTYPES.get(array.dtype) or _INDEX_DTYPES[array.dtype]
+    return _LOGIT_DTYPES.get(array.dtype) or _INDEX_DTYPES[array.dtype]
+
+
+def value_dtype(logits: np.ndarray) -> np.dtype:
+    """The float type of everything but the logits and gradient: the logits' own, float32 for
+    16-bit logits (weights, dloss, probability targets and the loss, as the C ABI takes them)."""
+    return np.dtype(np.float32) if logits.dtype in _HALF_DTYPES else logits.dtype
 
 
 def _check_logits_shape(array: np.ndarray) -> None:
@@ -48,11 +71,11 @@ def _check_logits_shape(array: np.ndarray) -> None:
 
 
 def logits_buffer(logits: object) -> np.ndarray:
-    """Float32/float64 logits as they are; other real dtypes (ints, float16, ...) as float64."""
+    """Float32/float64/float16/bfloat16 logits as they are; other real dtypes (ints, ...) as float64."""
     array = np.asarray(logits)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"logits have dtype {array.dtype}; expected float32 or float64")
-    dtype = array.dtype if array.dtype in _FLOAT_DTYPES else np.dtype(np.float64)
+    if array.dtype.kind not in "biuf" and array.dtype not in _HALF_DTYPES:
+        raise TypeError(f"logits have dtype {array.dtype}; expected float32, float64, float16 or bfloat16")
+    dtype = array.dtype if array.dtype in _LOGIT_DTYPES else np.dtype(np.float64)
     array = _buffer(array, dtype)
     _check_logits_shape(array)
     return array
@@ -62,8 +85,8 @@ def inplace_logits(logits: object) -> np.ndarray:
     """The caller's own logits array, to be overwritten by the gradient: no conversion is possible."""
     if not isinstance(logits, np.ndarray):
         raise TypeError(f"inplace=True needs the logits as a numpy array, not {type(logits).__name__}")
-    if logits.dtype not in _FLOAT_DTYPES:
-        raise TypeError(f"inplace=True needs float32 or float64 logits; got {logits.dtype}")
+    if logits.dtype not in _LOGIT_DTYPES:
+        raise TypeError(f"inplace=True needs float32, float64, float16 or bfloat16 logits; got {logits.dtype}")
     if not (logits.flags.c_contiguous and logits.flags.aligned):
         raise ValueError("inplace=True needs C-contiguous, aligned logits (a copy could not be written back)")
     if not logits.flags.writeable:
@@ -73,13 +96,15 @@ def inplace_logits(logits: object) -> np.ndarray:
 
 
 def grad_buffer(out: object, logits: np.ndarray) -> np.ndarray:
-    """`out` checked as the gradient's destination (same shape and dtype as the logits), or a new array."""
+    """`out` checked as the gradient's destination (the logits' shape and dtype, or float32 for
+    16-bit logits), or a new array of the logits' dtype."""
     if out is None:
         return np.empty_like(logits)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy array, not {type(out).__name__}")
-    if out.dtype != logits.dtype:
-        raise TypeError(f"out has dtype {out.dtype}; expected the logits' dtype {logits.dtype}")
+    if out.dtype != logits.dtype and not (logits.dtype in _HALF_DTYPES and out.dtype == np.float32):
+        expected = f"{logits.dtype} or float32" if logits.dtype in _HALF_DTYPES else str(logits.dtype)
+        raise TypeError(f"out has dtype {out.dtype}; expected the logits' dtype {expected}")
     if out.shape != logits.shape:
         raise _shape_error("out", out.shape, logits.shape, logits.shape)
     if not (out.flags.c_contiguous and out.flags.aligned and out.flags.writeable):
@@ -89,13 +114,13 @@ def grad_buffer(out: object, logits: np.ndarray) -> np.ndarray:
 
 def target_buffer(target: object, logits: np.ndarray) -> np.ndarray:
     """Class indices (int32/int64 as given, other integers as int64) of the samples' shape, or
-    probabilities (any float dtype, cast to the logits' dtype) of the logits' shape."""
+    probabilities (any float dtype, cast to `value_dtype`) of the logits' shape."""
     array = np.asarray(target)
     if array.dtype.kind in "iu":
         dtype = array.dtype if array.dtype in _INDEX_DTYPES else np.dtype(np.int64)
         expected = sample_shape(logits)
-    elif array.dtype.kind == "f":
-        dtype, expected = logits.dtype, logits.shape
+    elif array.dtype.kind == "f" or array.dtype in _HALF_DTYPES:
+        dtype, expected = value_dtype(logits), logits.shape
     else:
         raise TypeError(
             f"target has dtype {array.dtype}; expected integer class indices or float probabilities"
@@ -107,7 +132,7 @@ def target_buffer(target: object, logits: np.ndarray) -> np.ndarray:
 
 
 def weight_buffer(weight: object, logits: np.ndarray) -> np.ndarray | None:
-    """Class weights of shape (C,) in the logits' dtype, or None (all 1)."""
+    """Class weights of shape (C,) in `value_dtype`, or None (all 1)."""
     if weight is None:
         return None
     array = np.asarray(weight)
@@ -116,11 +141,11 @@ def weight_buffer(weight: object, logits: np.ndarray) -> np.ndarray | None:
     expected = (logits.shape[1],)
     if array.shape != expected:
         raise _shape_error("weight", array.shape, expected, logits.shape)
-    return _buffer(array, logits.dtype)
+    return _buffer(array, value_dtype(logits))
 
 
 def dloss_buffer(dloss: object, logits: np.ndarray, per_sample: bool) -> np.ndarray | None:
-    """The upstream gradient in the logits' dtype: one value, or one per sample when `per_sample`
+    """The upstream gradient in `value_dtype`: one value, or one per sample when `per_sample`
     (reduction "none"; a scalar is then broadcast). None for a scalar 1, the library's default."""
     if isinstance(dloss, numbers.Real) and not isinstance(dloss, bool) and dloss == 1:
         return None
@@ -130,9 +155,9 @@ def dloss_buffer(dloss: object, logits: np.ndarray, per_sample: bool) -> np.ndar
     if per_sample:
         expected = sample_shape(logits)
         if array.ndim == 0:
-            return np.full(expected, array, dtype=logits.dtype)
+            return np.full(expected, array, dtype=value_dtype(logits))
         if array.shape != expected:
             raise _shape_error("dloss (reduction 'none')", array.shape, expected, logits.shape)
     elif array.shape not in ((), (1,)):
         raise _shape_error("dloss (reduction 'mean'/'sum')", array.shape, (), logits.shape)
-    return _buffer(array.reshape(-1) if array.ndim == 0 else array, logits.dtype)
+    return _buffer(array.reshape(-1) if array.ndim == 0 else array, value_dtype(logits))

@@ -67,7 +67,7 @@ class DType(enum.IntEnum):
     FLOAT64 = 2
     INT32 = 3
     INT64 = 4
-    BFLOAT16 = 5  # C ABI only so far: this binding converts 16-bit logits to float64
+    BFLOAT16 = 5
     FLOAT16 = 6
 
 

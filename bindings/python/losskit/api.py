@@ -96,12 +96,15 @@ def loss_and_grad(
         name: a registered loss (see ``losses()``), e.g. ``"cross_entropy"``,
             or a ``losskit.Mix`` (then the only parameter accepted is
             ``progress``, the training progress t of this call).
-        logits: shape (N, C) or (N, C, d1..dk), class axis second. float32 and
-            float64 are used as given (C-contiguous arrays without a copy);
-            other real dtypes are converted to float64.
+        logits: shape (N, C) or (N, C, d1..dk), class axis second. float32,
+            float64, float16 and bfloat16 (``ml_dtypes.bfloat16``) are used as
+            given (C-contiguous arrays without a copy; 16-bit logits are
+            computed in float32 by the library); other real dtypes are
+            converted to float64.
         target: integer class indices of shape (N, d1..dk) (int32/int64 passed
             as given, other integers as int64), or float probabilities of the
-            logits' shape (cast to the logits' dtype).
+            logits' shape (cast to the logits' dtype, float32 for 16-bit
+            logits; weights, dloss and the loss likewise).
         reduction: "mean" (weighted mean over samples not ignored; 0 when all
             are ignored, where PyTorch gives NaN), "sum" or "none".
         weight: optional class weights, shape (C,).
@@ -110,9 +113,10 @@ def loss_and_grad(
             (applied to every sample) or an array of shape (N, d1..dk).
         grad: False computes the loss only and returns None as the gradient.
         out: optional destination of the gradient (logits' shape and dtype,
-            C-contiguous, writable); returned as the gradient.
+            or float32 for 16-bit logits; C-contiguous, writable); returned as
+            the gradient.
         inplace: write the gradient over `logits` (a C-contiguous, writable
-            float32/float64 array) and return it.
+            float array of one of the four types above) and return it.
         **params: the loss's named parameters: numbers go to
             lk_loss_set_param, strings to lk_loss_set_param_string, 1-D
             sequences of numbers (list, tuple, array) to
@@ -184,7 +188,7 @@ def evaluate(
     w = _arrays.weight_buffer(weight, z)
     upstream = _arrays.dloss_buffer(dloss, z, per_sample=code == Reduction.NONE)
     gradient = None if not grad else (z if inplace else _arrays.grad_buffer(out, z))
-    loss_buffer = np.empty(_arrays.sample_shape(z) if code == Reduction.NONE else (1,), dtype=z.dtype)
+    loss_buffer = np.empty(_arrays.sample_shape(z) if code == Reduction.NONE else (1,), dtype=_arrays.value_dtype(z))
     shape = (ctypes.c_int64 * z.ndim)(*z.shape)
 
     lib = library()
@@ -202,6 +206,8 @@ def evaluate(
     batch.dloss = _pointer(upstream)
     batch.loss = _pointer(loss_buffer)
     batch.grad = _pointer(gradient)
+    if gradient is not None and gradient.dtype != z.dtype:  # float32 gradient of 16-bit logits
+        batch.grad_dtype = _arrays.dtype_code(gradient)
     with loss() as handle:
         # The arrays above stay referenced until the call returns; the library keeps no pointer.
         if progress is None:
