@@ -13,8 +13,8 @@ public struct Squentropy: ClassIndexLoss {
     // the same arithmetic: in place gives the same bits). g_y is set last.
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
-        let zy = z[y]
         let squares = sumOfSquares(z, classes, except: y)
+        let zy = z[y]  // after a pass has brought the row into cache (see SoftmaxTargetLoss.row)
         let storesExp = grad.map { UnsafePointer($0) != z } ?? false
         let lse = VectorRow.logSumExp(z, classes, storingInto: storesExp ? grad : nil)
         guard lse.hasFiniteInput else { zeroRow(grad, classes); return .infinity }

@@ -7,7 +7,13 @@ enum VectorRow {
     @inline(__always)
     static func logSumExp<T: KernelFloat>(_ z: UnsafePointer<T>, _ count: Int, bias: UnsafePointer<T>? = nil,
                                           storingInto store: UnsafeMutablePointer<T>? = nil) -> OnlineLogSumExp<T> {
-        let max = T.rowMax(z, bias: bias, count)
+        logSumExp(z, count, bias: bias, max: T.rowMax(z, bias: bias, count), storingInto: store)
+    }
+
+    /// As `logSumExp`, with the max of z + b already known (read 1 done by the caller).
+    @inline(__always)
+    static func logSumExp<T: KernelFloat>(_ z: UnsafePointer<T>, _ count: Int, bias: UnsafePointer<T>?, max: T,
+                                          storingInto store: UnsafeMutablePointer<T>?) -> OnlineLogSumExp<T> {
         guard max > -.infinity else {
             // Every value is -inf or NaN: the max skips NaN, so look for one (it must reach the loss).
             let nan = (0..<count).contains { z[$0].isNaN }
