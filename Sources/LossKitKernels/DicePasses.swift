@@ -59,20 +59,10 @@ struct DicePasses<T: KernelFloat> {
 
     /// Adds the pixels of `range` to `sums`: [I_c | Σ_i p_ic | Σ_i g_ic], C values each.
     func accumulate(_ range: Range<Int>, into sums: UnsafeMutablePointer<Double>) {
-        withScratch(block: needsBlock) { rowScratch, tileScratch, block in
-            var pixel = range.lowerBound
-            while pixel < range.upperBound {
-                if let layout, let tileScratch {
-                    let count = layout.tile(at: pixel, end: range.upperBound)
-                    if count > 0 {
-                        accumulateTile(pixel, count: count, layout, tileScratch, block: block, into: sums)
-                        pixel += count
-                        continue
-                    }
-                }
-                accumulateRow(pixel, rowScratch, into: sums)
-                pixel += 1
-            }
+        forEachPiece(of: range, block: needsBlock) { pixel, count, layout, scratch, block in
+            accumulateTile(pixel, count: count, layout, scratch, block: block, into: sums)
+        } row: { pixel, scratch in
+            accumulateRow(pixel, scratch, into: sums)
         }
     }
 
@@ -115,20 +105,10 @@ struct DicePasses<T: KernelFloat> {
         let finite = constants.isFinite
         constants.offsetValue.withUnsafeBufferPointer { offsetValue in
             let offsets = offsetValue.baseAddress!
-            withScratch(block: false) { rowScratch, tileScratch, _ in
-                var pixel = range.lowerBound
-                while pixel < range.upperBound {
-                    if let layout, let tileScratch {
-                        let count = layout.tile(at: pixel, end: range.upperBound)
-                        if count > 0 {
-                            gradientTile(pixel, count: count, layout, tileScratch, grad: grad, constants, offsets, finite: finite)
-                            pixel += count
-                            continue
-                        }
-                    }
-                    gradientRow(pixel, rowScratch, constants, offsets, finite: finite)
-                    pixel += 1
-                }
+            forEachPiece(of: range, block: false) { pixel, count, layout, scratch, _ in
+                gradientTile(pixel, count: count, layout, scratch, grad: grad, constants, offsets, finite: finite)
+            } row: { pixel, scratch in
+                gradientRow(pixel, scratch, constants, offsets, finite: finite)
             }
         }
     }
@@ -231,6 +211,29 @@ struct DicePasses<T: KernelFloat> {
     @inline(__always)
     private func hasInput(_ k: Int, _ scratch: ColumnLayout<T>.Scratch) -> Bool {
         scratch.work[k] > -.infinity || scratch.doubles[k].isNaN
+    }
+
+    /// The pixels of `range` in order: a column tile where one fits (`tile(pixel, count, layout,
+    /// scratch, block)`), else one pixel as a row (`row(pixel, row scratch)`).
+    @inline(__always)
+    private func forEachPiece(of range: Range<Int>, block needsBlock: Bool,
+                              tile: (Int, Int, ColumnLayout<T>, ColumnLayout<T>.Scratch, UnsafeMutablePointer<T>?) -> Void,
+                              row: (Int, UnsafeMutablePointer<T>) -> Void) {
+        withScratch(block: needsBlock) { rowScratch, tileScratch, block in
+            var pixel = range.lowerBound
+            while pixel < range.upperBound {
+                if let layout, let tileScratch {
+                    let count = layout.tile(at: pixel, end: range.upperBound)
+                    if count > 0 {
+                        tile(pixel, count, layout, tileScratch, block)
+                        pixel += count
+                        continue
+                    }
+                }
+                row(pixel, rowScratch)
+                pixel += 1
+            }
+        }
     }
 
     /// Row scratch [gathered logits | gradient | p] (3·C values), the tile buffers when there are tiles,
