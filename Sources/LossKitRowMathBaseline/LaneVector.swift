@@ -124,12 +124,23 @@ extension Float: VectorFloat {
     @inline(__always) static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> { vexp(x) }
     @inline(__always) static func log(_ x: SIMD16<Float>) -> SIMD16<Float> { vlog(x) }
     @inline(__always) static func accumulate(_ x: SIMD16<Float>, into total: inout WideLanes) {
-        total.low += SIMD8<Double>(x.lowHalf)
-        total.high += SIMD8<Double>(x.highHalf)
+        total.low += widened(x, from: 0)
+        total.high += widened(x, from: 8)
     }
     @inline(__always) static func add(_ x: SIMD16<Float>, toDoublesAt p: UnsafeMutablePointer<Double>) {
-        (SIMD8<Double>.load(UnsafePointer(p), 0) + SIMD8<Double>(x.lowHalf)).store(p, 0)
-        (SIMD8<Double>.load(UnsafePointer(p), 8) + SIMD8<Double>(x.highHalf)).store(p, 8)
+        (SIMD8<Double>.load(UnsafePointer(p), 0) + widened(x, from: 0)).store(p, 0)
+        (SIMD8<Double>.load(UnsafePointer(p), 8) + widened(x, from: 8)).store(p, 8)
+    }
+
+    /// Lanes first..<first + 8 of x in Double: one vcvtps2pd. A loop of this module's own, not the
+    /// standard library's `SIMD8<Double>(_: SIMD8<Float>)`: a specialisation of that is one symbol
+    /// that all three builds emit and call when the optimiser leaves it out of line (it did, in a
+    /// clean build), and the linker keeps one copy for all, so the AVX-512 code would run the
+    /// baseline's, which takes its vectors in other registers (Tests/dispatch checks for this).
+    @inline(__always) private static func widened(_ x: SIMD16<Float>, from first: Int) -> SIMD8<Double> {
+        var wide = SIMD8<Double>()
+        for lane in 0..<8 { wide[lane] = Double(x[first + lane]) }
+        return wide
     }
 }
 
