@@ -13,12 +13,6 @@ struct OnlineLogSumExp<T: KernelFloat> {
 
     /// p(x) = exp(x - lse).
     var softmax: Softmax<T> { Softmax(max: max, logSum: T(Double.log(sum))) }
-
-    /// log Σ exp over a whole row (vector loops).
-    @inline(__always)
-    static func of(_ z: UnsafePointer<T>, _ count: Int) -> OnlineLogSumExp {
-        VectorRow.logSumExp(z, count)
-    }
 }
 
 /// exp(x - lse) evaluated as exp((x - max) - log Σ): the subtraction of the max is exact for the
