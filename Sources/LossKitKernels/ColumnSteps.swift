@@ -1,6 +1,17 @@
-/// The per-sample steps around the vector passes that several column kernels share (multi_margin,
-/// hem, logit_norm).
+/// The per-sample steps around the vector passes that several column kernels share (square,
+/// squentropy, multi_margin, hem, logit_norm).
 enum ColumnSteps {
+    /// Sample k's class weight w (0 when it is ignored) and its gradient scale s_k·w, formed in T as
+    /// the row kernels form it (`ClassIndexLoss.weightedRow`).
+    @inline(__always)
+    static func weighting<T: KernelFloat>(_ k: Int, targets: UnsafePointer<Int>, weight: UnsafePointer<T>?,
+                                          scales: UnsafePointer<T>) -> (weight: Double, scale: T) {
+        let y = targets[k]
+        guard y >= 0 else { return (0, 0) }
+        let w = weight?[y] ?? 1
+        return (Double(w), scales[k] * w)
+    }
+
     /// Each sample's target class as a value of T (-1: ignored) and its target logit z_y (0 when
     /// ignored: the pivot of the margin losses' hinges); read before g (maybe z) is written.
     @inline(__always)

@@ -210,7 +210,7 @@ struct DicePasses<T: KernelFloat> {
     /// Whether the tile's pixel k has a prediction: a class above -inf, or a NaN (after `tileSoftmax`).
     @inline(__always)
     private func hasInput(_ k: Int, _ scratch: ColumnLayout<T>.Scratch) -> Bool {
-        scratch.work[k] > -.infinity || scratch.doubles[k].isNaN
+        OnlineLogSumExp(max: scratch.work[k], sum: scratch.doubles[k]).hasFiniteInput
     }
 
     /// The pixels of `range` in order: a column tile where one fits (`tile(pixel, count, layout,

@@ -106,8 +106,7 @@ extension HighErrorMargin: ColumnKernel {
             return positive[k] > 0 ? .active : .inert
         }
         for k in 0..<n {
-            let y = targets[k], w = y >= 0 ? Double(weight?[y] ?? 1) : 0
-            let scale = y >= 0 ? scales[k] * (weight?[y] ?? 1) : 0
+            let y = targets[k], (w, scale) = ColumnSteps.weighting(k, targets: targets, weight: weight, scales: scales)
             let sample = kind(k)
             switch sample {
             case .inert: losses[k] = y < 0 ? 0 : weightedLoss(pivot[k] == -.infinity ? .infinity : 0, w)

@@ -88,11 +88,12 @@ extension LogitNorm: ColumnKernel {
             gScale[k] = 0
             linear[k] = 0
             guard kind(k) == .active else { continue }
-            let y = targets[k], w = weight?[y] ?? 1, zyValue = Double(zy[k]), zMax = Double(max[k])
+            let (w, scale) = ColumnSteps.weighting(k, targets: targets, weight: weight, scales: scales)
+            let zyValue = Double(zy[k]), zMax = Double(max[k])
             let r = squares[k].squareRoot(), c = c(k)
             let logSum = Double.log(sum[k])
-            losses[k] = weightedLoss(c * zMax + logSum - c * zyValue, Double(w))
-            let sT = Double(scales[k] * w)
+            losses[k] = weightedLoss(c * zMax + logSum - c * zyValue, w)
+            let sT = Double(scale)
             let zDotG = weighted[k] / sum[k] - zyValue
             let radial = r > 0 ? c * c * tau / r * zDotG : 0
             logSumValue[k] = T(logSum)

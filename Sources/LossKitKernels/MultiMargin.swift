@@ -75,8 +75,7 @@ extension MultiMargin: ColumnKernel {
             return nans[k] > 0 || pivot[k].isNaN ? .nan : .active
         }
         for k in 0..<n {
-            let y = targets[k], w = y >= 0 ? Double(weight?[y] ?? 1) : 0
-            let scale = y >= 0 ? scales[k] * (weight?[y] ?? 1) : 0
+            let y = targets[k], (w, scale) = ColumnSteps.weighting(k, targets: targets, weight: weight, scales: scales)
             value[k] = scale * T((linear ? 2 : 1) * invC)
             switch kind(k) {
             case .inert: losses[k] = y < 0 ? 0 : weightedLoss(pivot[k] == -.infinity ? .infinity : 0, w)

@@ -86,7 +86,7 @@ extension SoftmaxTargetLoss {
             T.columnSoftmax(z, stride: stride, classes: classes, samples: n, bias: bias, storingInto: g, outStride: stride,
                             max: max, sum: sum, logSum: logSum, scratch: softmaxScratch)
             // A sample whose classes are all masked: loss as the loss says, gradient 0.
-            @inline(__always) func isMasked(_ k: Int) -> Bool { !(max[k] > -.infinity) && !sum[k].isNaN }
+            @inline(__always) func isMasked(_ k: Int) -> Bool { !OnlineLogSumExp(max: max[k], sum: sum[k]).hasFiniteInput }
             for k in 0..<n {
                 factor[k] = 0
                 let y = targets[k]

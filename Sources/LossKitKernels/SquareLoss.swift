@@ -42,7 +42,7 @@ public struct SquareLoss: ClassIndexLoss {
     }
 }
 
-/// The square loss on columns (see `ColumnKernel`), in vector lanes: the squares of the wrong classes
+/// The square loss on columns (see `ColumnKernel`, `ColumnSteps`), in vector lanes: the squares of the wrong classes
 /// (read 1), g = scale·(2/C)·z (read 2, so g may be z), and each target's entry set sample by sample
 /// with the row kernel's arithmetic. A masked target: L = w·inf, g = 0. w = 0 (ignored, or a zero
 /// class weight): L = 0, g = 0 (also when the sample's logits hold a NaN).
@@ -53,35 +53,30 @@ extension SquareLoss: ColumnKernel {
                                         samples n: Int, weight: UnsafePointer<T>?, targets: UnsafePointer<Int>,
                                         scales: UnsafePointer<T>, losses: UnsafeMutablePointer<Double>,
                                         work: UnsafeMutablePointer<T>, doubles: UnsafeMutablePointer<Double>) {
-        let targetClass = work, targetLogit = work + n, factor = work + 2 * n, squares = doubles
-        for k in 0..<n {
-            targetClass[k] = T(targets[k])
-            targetLogit[k] = targets[k] >= 0 ? z[targets[k] * stride + k] : 0  // before g (maybe z) is written
-        }
+        let targetClass = work, targetLogit = work + n, factor = work + 2 * n, targetEntry = work + 3 * n
+        let squares = doubles
+        ColumnSteps.prepare(z, stride: stride, samples: n, targets: targets, targetClass: targetClass, pivot: targetLogit)
         T.columnSquares(z, stride: stride, classes: classes, samples: n, targets: targetClass, into: squares)
         let invC = 1 / Double(classes), twoOverC = T(2 * invC)
+        // A sample that does not count, or a masked target (nothing finite to learn): gradient 0.
+        @inline(__always) func kind(_ k: Int) -> ColumnSteps.Sample {
+            let y = targets[k]
+            return y < 0 || weight?[y] == 0 || targetLogit[k] == -.infinity ? .inert : .active
+        }
         for k in 0..<n {
             factor[k] = 0
-            let y = targets[k]
-            let w = y >= 0 ? (weight?[y] ?? 1) : 0
-            if targetLogit[k] == -.infinity {  // a masked target: infinite loss, nothing finite to learn
-                losses[k] = weightedLoss(.infinity, Double(w))
+            let (w, scale) = ColumnSteps.weighting(k, targets: targets, weight: weight, scales: scales)
+            if targetLogit[k] == -.infinity {  // a masked target: infinite loss
+                losses[k] = weightedLoss(.infinity, w)
                 continue
             }
             let d = Double(targetLogit[k]) - m
-            losses[k] = weightedLoss(invC * (squares[k] + self.k * d * d), Double(w))
-            factor[k] = scales[k] * w * twoOverC
+            losses[k] = weightedLoss(invC * (squares[k] + self.k * d * d), w)
+            factor[k] = scale * twoOverC
+            targetEntry[k] = scale * twoOverC * T(self.k) * (targetLogit[k] - T(m))
         }
         guard let g else { return }
         T.columnWriteLinear(z, stride: stride, classes: classes, samples: n, factor: factor, into: g)
-        for k in 0..<n {
-            let y = targets[k]
-            if y >= 0 && weight?[y] != 0 && targetLogit[k] != -.infinity {
-                let scale = scales[k] * (weight?[y] ?? 1)
-                g[y * stride + k] = scale * twoOverC * T(self.k) * (targetLogit[k] - T(m))
-            } else {  // a sample that does not count, or a masked target: 0, even from a NaN row
-                for j in 0..<classes { g[j * stride + k] = 0 }
-            }
-        }
+        ColumnSteps.finish(g, stride: stride, classes: classes, samples: n, targets: targets, targetEntry: targetEntry, kind)
     }
 }

@@ -49,12 +49,9 @@ extension Squentropy: ColumnKernel {
                                         scales: UnsafePointer<T>, losses: UnsafeMutablePointer<Double>,
                                         work: UnsafeMutablePointer<T>, doubles: UnsafeMutablePointer<Double>) {
         let max = work, softmaxScratch = work + n, targetClass = work + 3 * n, logSumValue = work + 4 * n
-        let pScale = work + 5 * n, linear = work + 6 * n
-        let sum = doubles, logSum = doubles + n, squares = doubles + 2 * n, targetLogit = doubles + 3 * n
-        for k in 0..<n {
-            targetClass[k] = T(targets[k])
-            targetLogit[k] = targets[k] >= 0 ? Double(z[targets[k] * stride + k]) : 0  // before g (maybe z) is written
-        }
+        let pScale = work + 5 * n, linear = work + 6 * n, targetLogit = work + 7 * n
+        let sum = doubles, logSum = doubles + n, squares = doubles + 2 * n
+        ColumnSteps.prepare(z, stride: stride, samples: n, targets: targets, targetClass: targetClass, pivot: targetLogit)
         T.columnSquares(z, stride: stride, classes: classes, samples: n, targets: targetClass, into: squares)
         T.columnSoftmax(z, stride: stride, classes: classes, samples: n, bias: nil, storingInto: nil, outStride: stride,
                         max: max, sum: sum, logSum: logSum, scratch: softmaxScratch)
@@ -65,13 +62,13 @@ extension Squentropy: ColumnKernel {
             logSumValue[k] = T(logSum[k])
             let y = targets[k]
             let w = y >= 0 ? (weight.map { Double($0[y]) } ?? 1) : 0
-            if !(max[k] > -.infinity) && !sum[k].isNaN {  // every class -inf: shifted by 0, so p = 0
+            if !OnlineLogSumExp(max: max[k], sum: sum[k]).hasFiniteInput {  // every class -inf: shifted by 0, so p = 0
                 losses[k] = weightedLoss(.infinity, w)
                 max[k] = 0
                 logSumValue[k] = 0
                 continue
             }
-            losses[k] = weightedLoss(Double(max[k]) + logSum[k] - targetLogit[k] + squareWeight * squares[k], w)
+            losses[k] = weightedLoss(Double(max[k]) + logSum[k] - Double(targetLogit[k]) + squareWeight * squares[k], w)
             let scale = Double(scales[k]) * w
             pScale[k] = T(scale)
             linear[k] = T(scale * 2 * squareWeight)
@@ -82,7 +79,7 @@ extension Squentropy: ColumnKernel {
         for k in 0..<n {
             let y = targets[k]
             if pScale[k] != 0 {
-                let py = Double.exp((targetLogit[k] - Double(max[k])) - logSum[k])
+                let py = Double.exp((Double(targetLogit[k]) - Double(max[k])) - logSum[k])
                 g[y * stride + k] = T(Double(pScale[k]) * (py - 1))
             } else if y < 0 || weight?[y] == 0 {  // a sample that does not count: 0, even from a NaN row
                 for j in 0..<classes { g[j * stride + k] = 0 }
