@@ -108,52 +108,41 @@ public enum RowKernels: RowMath {
     }
     public static func columnMax(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
                                  into max: UnsafeMutablePointer<Float>) {
-        for k in 0..<samples { max[k] = -.infinity }
-        for j in 0..<classes { columnClassMax(z + j * stride, samples: samples, into: max) }
+        columnMaxBlock(z, stride: stride, classes: classes, samples: samples, into: max)
     }
     public static func columnScaledExpSums(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
                                            factor: UnsafePointer<Float>, max: UnsafePointer<Float>,
                                            into sums: UnsafeMutablePointer<Double>) {
-        for k in 0..<2 * samples { sums[k] = 0 }
-        for j in 0..<classes { columnClassScaledExpSums(z + j * stride, samples: samples, factor: factor, max: max, into: sums) }
+        columnScaledExpSumsBlock(z, stride: stride, classes: classes, samples: samples, factor: factor, max: max, into: sums)
     }
     public static func columnWriteScaledSoftmax(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
                                                 factor: UnsafePointer<Float>, max: UnsafePointer<Float>, logSum: UnsafePointer<Float>,
                                                 scale: UnsafePointer<Float>, linear: UnsafePointer<Float>,
                                                 into g: UnsafeMutablePointer<Float>) {
-        for j in 0..<classes {
-            columnClassWriteScaledSoftmax(z + j * stride, samples: samples, factor: factor, max: max, logSum: logSum, scale: scale,
-                                          linear: linear, into: g + j * stride)
-        }
+        columnWriteScaledSoftmaxBlock(z, stride: stride, classes: classes, samples: samples, factor: factor, max: max,
+                                      logSum: logSum, scale: scale, linear: linear, into: g)
     }
     public static func columnHingeSums(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
                                        targets: UnsafePointer<Float>, pivot: UnsafePointer<Float>, offset: UnsafePointer<Float>,
                                        floor: UnsafePointer<Float>, into sums: UnsafeMutablePointer<Double>) {
-        for k in 0..<4 * samples { sums[k] = 0 }
-        for j in 0..<classes {
-            columnClassHingeSums(z + j * stride, Float(j), samples: samples, targets: targets, pivot: pivot, offset: offset,
-                                 floor: floor, into: sums)
-        }
+        columnHingeSumsBlock(z, stride: stride, classes: classes, samples: samples, targets: targets, pivot: pivot,
+                             offset: offset, floor: floor, into: sums)
     }
     public static func columnWriteHinge(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
                                         pivot: UnsafePointer<Float>, offset: UnsafePointer<Float>, floor: UnsafePointer<Float>,
                                         value: UnsafePointer<Float>, linear: Bool, into g: UnsafeMutablePointer<Float>) {
-        for j in 0..<classes {
-            columnClassWriteHinge(z + j * stride, samples: samples, pivot: pivot, offset: offset, floor: floor, value: value,
-                                  linear: linear, into: g + j * stride)
-        }
+        columnWriteHingeBlock(z, stride: stride, classes: classes, samples: samples, pivot: pivot, offset: offset, floor: floor,
+                              value: value, linear: linear, into: g)
     }
     public static func columnWriteLinear(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
                                          factor: UnsafePointer<Float>, into g: UnsafeMutablePointer<Float>) {
-        for j in 0..<classes { columnClassWriteLinear(z + j * stride, samples: samples, factor: factor, into: g + j * stride) }
+        columnWriteLinearBlock(z, stride: stride, classes: classes, samples: samples, factor: factor, into: g)
     }
     public static func columnWriteSoftmax(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
                                           max: UnsafePointer<Float>, logSum: UnsafePointer<Float>, scale: UnsafePointer<Float>,
                                           linear: UnsafePointer<Float>, into g: UnsafeMutablePointer<Float>) {
-        for j in 0..<classes {
-            columnClassWriteSoftmax(z + j * stride, samples: samples, max: max, logSum: logSum, scale: scale, linear: linear,
-                                    into: g + j * stride)
-        }
+        columnWriteSoftmaxBlock(z, stride: stride, classes: classes, samples: samples, max: max, logSum: logSum, scale: scale,
+                                linear: linear, into: g)
     }
 
     public static func columnSoftmax(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
@@ -180,52 +169,41 @@ public enum RowKernels: RowMath {
     }
     public static func columnMax(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
                                  into max: UnsafeMutablePointer<Double>) {
-        for k in 0..<samples { max[k] = -.infinity }
-        for j in 0..<classes { columnClassMax(z + j * stride, samples: samples, into: max) }
+        columnMaxBlock(z, stride: stride, classes: classes, samples: samples, into: max)
     }
     public static func columnScaledExpSums(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
                                            factor: UnsafePointer<Double>, max: UnsafePointer<Double>,
                                            into sums: UnsafeMutablePointer<Double>) {
-        for k in 0..<2 * samples { sums[k] = 0 }
-        for j in 0..<classes { columnClassScaledExpSums(z + j * stride, samples: samples, factor: factor, max: max, into: sums) }
+        columnScaledExpSumsBlock(z, stride: stride, classes: classes, samples: samples, factor: factor, max: max, into: sums)
     }
     public static func columnWriteScaledSoftmax(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
                                                 factor: UnsafePointer<Double>, max: UnsafePointer<Double>, logSum: UnsafePointer<Double>,
                                                 scale: UnsafePointer<Double>, linear: UnsafePointer<Double>,
                                                 into g: UnsafeMutablePointer<Double>) {
-        for j in 0..<classes {
-            columnClassWriteScaledSoftmax(z + j * stride, samples: samples, factor: factor, max: max, logSum: logSum, scale: scale,
-                                          linear: linear, into: g + j * stride)
-        }
+        columnWriteScaledSoftmaxBlock(z, stride: stride, classes: classes, samples: samples, factor: factor, max: max,
+                                      logSum: logSum, scale: scale, linear: linear, into: g)
     }
     public static func columnHingeSums(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
                                        targets: UnsafePointer<Double>, pivot: UnsafePointer<Double>, offset: UnsafePointer<Double>,
                                        floor: UnsafePointer<Double>, into sums: UnsafeMutablePointer<Double>) {
-        for k in 0..<4 * samples { sums[k] = 0 }
-        for j in 0..<classes {
-            columnClassHingeSums(z + j * stride, Double(j), samples: samples, targets: targets, pivot: pivot, offset: offset,
-                                 floor: floor, into: sums)
-        }
+        columnHingeSumsBlock(z, stride: stride, classes: classes, samples: samples, targets: targets, pivot: pivot,
+                             offset: offset, floor: floor, into: sums)
     }
     public static func columnWriteHinge(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
                                         pivot: UnsafePointer<Double>, offset: UnsafePointer<Double>, floor: UnsafePointer<Double>,
                                         value: UnsafePointer<Double>, linear: Bool, into g: UnsafeMutablePointer<Double>) {
-        for j in 0..<classes {
-            columnClassWriteHinge(z + j * stride, samples: samples, pivot: pivot, offset: offset, floor: floor, value: value,
-                                  linear: linear, into: g + j * stride)
-        }
+        columnWriteHingeBlock(z, stride: stride, classes: classes, samples: samples, pivot: pivot, offset: offset, floor: floor,
+                              value: value, linear: linear, into: g)
     }
     public static func columnWriteLinear(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
                                          factor: UnsafePointer<Double>, into g: UnsafeMutablePointer<Double>) {
-        for j in 0..<classes { columnClassWriteLinear(z + j * stride, samples: samples, factor: factor, into: g + j * stride) }
+        columnWriteLinearBlock(z, stride: stride, classes: classes, samples: samples, factor: factor, into: g)
     }
     public static func columnWriteSoftmax(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,
                                           max: UnsafePointer<Double>, logSum: UnsafePointer<Double>, scale: UnsafePointer<Double>,
                                           linear: UnsafePointer<Double>, into g: UnsafeMutablePointer<Double>) {
-        for j in 0..<classes {
-            columnClassWriteSoftmax(z + j * stride, samples: samples, max: max, logSum: logSum, scale: scale, linear: linear,
-                                    into: g + j * stride)
-        }
+        columnWriteSoftmaxBlock(z, stride: stride, classes: classes, samples: samples, max: max, logSum: logSum, scale: scale,
+                                linear: linear, into: g)
     }
 
     public static func widen(_ h: UnsafePointer<UInt16>, _ n: Int, format: HalfFormat, into out: UnsafeMutablePointer<Float>) {
@@ -560,6 +538,72 @@ extension RowKernels {
             let x = V.load(row, v)
             T.add((x * x).replacing(with: zero, where: x .== negativeInfinity).replacing(with: zero, where: V.load(targets, v) .== cls),
                   toDoublesAt: squares + v)
+        }
+    }
+
+    // The column passes of the losses' own column kernels: each walks the classes, calling a one-class
+    // loop kept out of line (as `columnClassExp`).
+
+    @inline(__always)
+    static func columnMaxBlock<T: VectorFloat>(_ z: UnsafePointer<T>, stride: Int, classes: Int, samples: Int,
+                                               into max: UnsafeMutablePointer<T>) {
+        for k in 0..<samples { max[k] = -.infinity }
+        for j in 0..<classes { columnClassMax(z + j * stride, samples: samples, into: max) }
+    }
+
+    @inline(__always)
+    static func columnScaledExpSumsBlock<T: VectorFloat>(_ z: UnsafePointer<T>, stride: Int, classes: Int, samples: Int,
+                                                         factor: UnsafePointer<T>, max: UnsafePointer<T>,
+                                                         into sums: UnsafeMutablePointer<Double>) {
+        for k in 0..<2 * samples { sums[k] = 0 }
+        for j in 0..<classes { columnClassScaledExpSums(z + j * stride, samples: samples, factor: factor, max: max, into: sums) }
+    }
+
+    @inline(__always)
+    static func columnWriteScaledSoftmaxBlock<T: VectorFloat>(_ z: UnsafePointer<T>, stride: Int, classes: Int, samples: Int,
+                                                              factor: UnsafePointer<T>, max: UnsafePointer<T>,
+                                                              logSum: UnsafePointer<T>, scale: UnsafePointer<T>,
+                                                              linear: UnsafePointer<T>, into g: UnsafeMutablePointer<T>) {
+        for j in 0..<classes {
+            columnClassWriteScaledSoftmax(z + j * stride, samples: samples, factor: factor, max: max, logSum: logSum, scale: scale,
+                                          linear: linear, into: g + j * stride)
+        }
+    }
+
+    @inline(__always)
+    static func columnHingeSumsBlock<T: VectorFloat>(_ z: UnsafePointer<T>, stride: Int, classes: Int, samples: Int,
+                                                     targets: UnsafePointer<T>, pivot: UnsafePointer<T>, offset: UnsafePointer<T>,
+                                                     floor: UnsafePointer<T>, into sums: UnsafeMutablePointer<Double>) {
+        for k in 0..<4 * samples { sums[k] = 0 }
+        for j in 0..<classes {
+            columnClassHingeSums(z + j * stride, T(j), samples: samples, targets: targets, pivot: pivot, offset: offset,
+                                 floor: floor, into: sums)
+        }
+    }
+
+    @inline(__always)
+    static func columnWriteHingeBlock<T: VectorFloat>(_ z: UnsafePointer<T>, stride: Int, classes: Int, samples: Int,
+                                                      pivot: UnsafePointer<T>, offset: UnsafePointer<T>, floor: UnsafePointer<T>,
+                                                      value: UnsafePointer<T>, linear: Bool, into g: UnsafeMutablePointer<T>) {
+        for j in 0..<classes {
+            columnClassWriteHinge(z + j * stride, samples: samples, pivot: pivot, offset: offset, floor: floor, value: value,
+                                  linear: linear, into: g + j * stride)
+        }
+    }
+
+    @inline(__always)
+    static func columnWriteLinearBlock<T: VectorFloat>(_ z: UnsafePointer<T>, stride: Int, classes: Int, samples: Int,
+                                                       factor: UnsafePointer<T>, into g: UnsafeMutablePointer<T>) {
+        for j in 0..<classes { columnClassWriteLinear(z + j * stride, samples: samples, factor: factor, into: g + j * stride) }
+    }
+
+    @inline(__always)
+    static func columnWriteSoftmaxBlock<T: VectorFloat>(_ z: UnsafePointer<T>, stride: Int, classes: Int, samples: Int,
+                                                        max: UnsafePointer<T>, logSum: UnsafePointer<T>, scale: UnsafePointer<T>,
+                                                        linear: UnsafePointer<T>, into g: UnsafeMutablePointer<T>) {
+        for j in 0..<classes {
+            columnClassWriteSoftmax(z + j * stride, samples: samples, max: max, logSum: logSum, scale: scale, linear: linear,
+                                    into: g + j * stride)
         }
     }
 
