@@ -232,6 +232,10 @@ public protocol RowMath: SendableMetatype {
     static func exp(_ x: SIMD16<Float>) -> SIMD16<Float>
     static func exp(_ x: SIMD8<Double>) -> SIMD8<Double>
     static func log(_ x: SIMD16<Float>) -> SIMD16<Float>
+    /// e^x for x ≤ 64 (Float) or x ≤ 640 (Double), bit-identical to `exp` there: the form the softmax
+    /// loops use, whose exponents are z - max ≤ 0.
+    static func expShifted(_ x: SIMD16<Float>) -> SIMD16<Float>
+    static func expShifted(_ x: SIMD8<Double>) -> SIMD8<Double>
 }
 
 /// The instruction sets the row kernels are built for, in increasing order.

@@ -101,6 +101,8 @@ extension SIMD8: LaneVector where Scalar == Double {
 protocol VectorFloat: BinaryFloatingPoint {
     associatedtype Vector: LaneVector where Vector.Scalar == Self
     static func exp(_ x: Vector) -> Vector
+    /// exp for the exponents of a softmax, x ≤ 0 (vexpShifted: valid up to 64 for Float, 640 for Double).
+    static func expShifted(_ x: Vector) -> Vector
     /// log of each lane (vlog for Float; lane by lane for Double, which has no vector log here).
     static func log(_ x: Vector) -> Vector
     /// total += x, lane by lane in Double.
@@ -122,6 +124,7 @@ struct WideLanes {
 extension Float: VectorFloat {
     typealias Vector = SIMD16<Float>
     @inline(__always) static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> { vexp(x) }
+    @inline(__always) static func expShifted(_ x: SIMD16<Float>) -> SIMD16<Float> { vexpShifted(x) }
     @inline(__always) static func log(_ x: SIMD16<Float>) -> SIMD16<Float> { vlog(x) }
     @inline(__always) static func accumulate(_ x: SIMD16<Float>, into total: inout WideLanes) {
         total.low += widened(x, from: 0)
@@ -147,6 +150,7 @@ extension Float: VectorFloat {
 extension Double: VectorFloat {
     typealias Vector = SIMD8<Double>
     @inline(__always) static func exp(_ x: SIMD8<Double>) -> SIMD8<Double> { vexp(x) }
+    @inline(__always) static func expShifted(_ x: SIMD8<Double>) -> SIMD8<Double> { vexpShifted(x) }
     @inline(__always) static func accumulate(_ x: SIMD8<Double>, into total: inout WideLanes) { total.low += x }
     @inline(__always) static func add(_ x: SIMD8<Double>, toDoublesAt p: UnsafeMutablePointer<Double>) {
         (SIMD8<Double>.load(UnsafePointer(p), 0) + x).store(p, 0)

@@ -218,6 +218,8 @@ public enum RowKernels: RowMath {
 
     public static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> { vexp(x) }
     public static func exp(_ x: SIMD8<Double>) -> SIMD8<Double> { vexp(x) }
+    public static func expShifted(_ x: SIMD16<Float>) -> SIMD16<Float> { vexpShifted(x) }
+    public static func expShifted(_ x: SIMD8<Double>) -> SIMD8<Double> { vexpShifted(x) }
     public static func log(_ x: SIMD16<Float>) -> SIMD16<Float> { vlog(x) }
 }
 
@@ -293,7 +295,7 @@ extension RowKernels {
         let s = V(repeating: shift)
         var total = V(repeating: 0)
         V.sweep(n) { j, lanes in
-            let e = T.exp(bias.add(to: V.load(z, j, lanes: lanes, fill: -.infinity), j, lanes: lanes) - s)
+            let e = T.expShifted(bias.add(to: V.load(z, j, lanes: lanes, fill: -.infinity), j, lanes: lanes) - s)
             if let out { e.store(out, j, lanes: lanes) }
             total += e
         }
@@ -321,12 +323,12 @@ extension RowKernels {
         if linear == 0 {
             V.sweep(n) { j, lanes in
                 let x = V.load(z, j, lanes: lanes, fill: -.infinity)
-                (a * T.exp((bias.add(to: x, j, lanes: lanes) - m) - l)).store(out, j, lanes: lanes)
+                (a * T.expShifted((bias.add(to: x, j, lanes: lanes) - m) - l)).store(out, j, lanes: lanes)
             }
         } else {
             V.sweep(n) { j, lanes in
                 let x = V.load(z, j, lanes: lanes, fill: -.infinity)
-                let term = x.multiplied(by: c, adding: a * T.exp((bias.add(to: x, j, lanes: lanes) - m) - l))
+                let term = x.multiplied(by: c, adding: a * T.expShifted((bias.add(to: x, j, lanes: lanes) - m) - l))
                 term.replacing(with: zero, where: x .== negativeInfinity).store(out, j, lanes: lanes)
             }
         }
@@ -342,7 +344,7 @@ extension RowKernels {
         V.sweep(n) { j, lanes in
             let x = V.load(z, j, lanes: lanes, fill: -.infinity)
             let masked = x .== negativeInfinity  // e = 0 there, also when the factor is 0 (0·-inf = NaN)
-            let e = T.exp(c * (x - m)).replacing(with: zero, where: masked)
+            let e = T.expShifted(c * (x - m)).replacing(with: zero, where: masked)
             sum += e
             weighted += (x * e).replacing(with: zero, where: masked)
         }
@@ -357,7 +359,7 @@ extension RowKernels {
         let a = V(repeating: scale), b = V(repeating: linear), zero = V(repeating: 0), negativeInfinity = V(repeating: -.infinity)
         V.sweep(n) { j, lanes in
             let x = V.load(z, j, lanes: lanes, fill: -.infinity)
-            let term = x.multiplied(by: b, adding: a * T.exp(c * (x - m) - l))
+            let term = x.multiplied(by: b, adding: a * T.expShifted(c * (x - m) - l))
             term.replacing(with: zero, where: x .== negativeInfinity).store(out, j, lanes: lanes)
         }
     }
@@ -508,13 +510,13 @@ extension RowKernels {
         let b = V(repeating: bias)
         if let out {
             for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
-                let e = T.exp(V.load(row, v) + b - V.load(shifts, v))
+                let e = T.expShifted(V.load(row, v) + b - V.load(shifts, v))
                 e.store(out, v)
                 (V.load(UnsafePointer(sum), v) + e).store(sum, v)
             }
         } else {
             for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
-                (V.load(UnsafePointer(sum), v) + T.exp(V.load(row, v) + b - V.load(shifts, v))).store(sum, v)
+                (V.load(UnsafePointer(sum), v) + T.expShifted(V.load(row, v) + b - V.load(shifts, v))).store(sum, v)
             }
         }
     }
@@ -626,7 +628,7 @@ extension RowKernels {
         let zero = V(repeating: 0), negativeInfinity = V(repeating: -.infinity)
         for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
             let x = V.load(row, v), masked = x .== negativeInfinity
-            let e = T.exp(V.load(factor, v) * (x - V.load(max, v))).replacing(with: zero, where: masked)
+            let e = T.expShifted(V.load(factor, v) * (x - V.load(max, v))).replacing(with: zero, where: masked)
             T.add(e, toDoublesAt: sums + v)
             T.add((x * e).replacing(with: zero, where: masked), toDoublesAt: sums + samples + v)
         }
@@ -642,7 +644,7 @@ extension RowKernels {
         let zero = V(repeating: 0), negativeInfinity = V(repeating: -.infinity)
         for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
             let x = V.load(row, v)
-            let p = T.exp(V.load(factor, v) * (x - V.load(max, v)) - V.load(logSum, v))
+            let p = T.expShifted(V.load(factor, v) * (x - V.load(max, v)) - V.load(logSum, v))
             let term = x.multiplied(by: V.load(linear, v), adding: V.load(scale, v) * p)
             term.replacing(with: zero, where: x .== negativeInfinity).store(g, v)
         }
@@ -704,7 +706,7 @@ extension RowKernels {
         let negativeInfinity = V(repeating: -.infinity), zero = V(repeating: 0)
         for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
             let x = V.load(row, v)
-            let p = T.exp((x - V.load(max, v)) - V.load(logSum, v))
+            let p = T.expShifted((x - V.load(max, v)) - V.load(logSum, v))
             let term = x.multiplied(by: V.load(linear, v), adding: V.load(scale, v) * p)
             // Where x = -inf, p = 0 and the linear term is left out (0·-inf would be NaN).
             term.replacing(with: zero, where: x .== negativeInfinity).store(g, v)

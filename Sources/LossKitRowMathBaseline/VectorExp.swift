@@ -26,8 +26,33 @@
 @inline(__always)
 func vexp(_ x: SIMD16<Float>) -> SIMD16<Float> {
     typealias V = SIMD16<Float>
+    let (y, n) = vexpReduced(x.replacing(with: 89, where: x .> 89))
+    let n1 = n &>> 1
+    let n2 = n &- n1
+    let s1 = unsafeBitCast((n1 &+ 127) &<< 23, to: V.self)
+    let s2 = unsafeBitCast((n2 &+ 127) &<< 23, to: V.self)
+    return y * s1 * s2
+}
+
+// exp(x) for x ≤ 64 — the softmax passes' exponents z - max ≤ 0 —, bit-identical to vexp there and
+// six operations cheaper: no upper clamp, and 2^n applied as 2^(n+32)·2^-32, whose first factor is
+// normal and leaves y·2^(n+32) normal (so exact) for every n in [-150, 95]; the second multiply rounds
+// once, as vexp's does. Above 64 the result is wrong (the exponent field overflows).
+@inline(__always)
+func vexpShifted(_ x: SIMD16<Float>) -> SIMD16<Float> {
+    typealias V = SIMD16<Float>
+    let (y, n) = vexpReduced(x)
+    let s1 = unsafeBitCast((n &+ (127 + 32)) &<< 23, to: V.self)
+    return y * s1 * V(repeating: 0x1p-32)
+}
+
+/// exp(r) and n with exp(x) = exp(r)·2^n, for x ≤ 89 (clamped below here): the shared part of the
+/// Float exps above.
+@inline(__always)
+func vexpReduced(_ x: SIMD16<Float>) -> (y: SIMD16<Float>, n: SIMD16<Int32>) {
+    typealias V = SIMD16<Float>
     typealias I = SIMD16<Int32>
-    let xc = x.replacing(with: 89, where: x .> 89).replacing(with: -104, where: x .< -104)
+    let xc = x.replacing(with: -104, where: x .< -104)
 
     let magic: Float = 12_582_912                              // 1.5·2^23
     let t = xc.multiplied(by: V(repeating: 1.442_695_04), adding: V(repeating: magic))  // log2 e
@@ -41,13 +66,7 @@ func vexp(_ x: SIMD16<Float>) -> SIMD16<Float> {
     p = p.multiplied(by: r, adding: V(repeating: 4.166_579_589_4e-2))
     p = p.multiplied(by: r, adding: V(repeating: 1.666_666_545_9e-1))
     p = p.multiplied(by: r, adding: V(repeating: 5.000_000_120_1e-1))
-    let y = p.multiplied(by: z, adding: r) + 1
-
-    let n1 = n &>> 1
-    let n2 = n &- n1
-    let s1 = unsafeBitCast((n1 &+ 127) &<< 23, to: V.self)
-    let s2 = unsafeBitCast((n2 &+ 127) &<< 23, to: V.self)
-    return y * s1 * s2
+    return (p.multiplied(by: z, adding: r) + 1, n)
 }
 
 // exp(x), Double, ≤ 2 ulp over the whole range (measured max ≈ 1 ulp against expl).
@@ -61,8 +80,30 @@ func vexp(_ x: SIMD16<Float>) -> SIMD16<Float> {
 @inline(__always)
 func vexp(_ x: SIMD8<Double>) -> SIMD8<Double> {
     typealias V = SIMD8<Double>
+    let (y, n) = vexpReduced(x.replacing(with: 710, where: x .> 710))
+    let n1 = n &>> 1
+    let n2 = n &- n1
+    let s1 = unsafeBitCast((n1 &+ 1023) &<< 52, to: V.self)
+    let s2 = unsafeBitCast((n2 &+ 1023) &<< 52, to: V.self)
+    return y * s1 * s2
+}
+
+// exp(x) for x ≤ 640, bit-identical to vexp there, as the Float vexpShifted: 2^n applied as
+// 2^(n+64)·2^-64, exact then rounded once for every n in [-1076, 959].
+@inline(__always)
+func vexpShifted(_ x: SIMD8<Double>) -> SIMD8<Double> {
+    typealias V = SIMD8<Double>
+    let (y, n) = vexpReduced(x)
+    let s1 = unsafeBitCast((n &+ (1023 + 64)) &<< 52, to: V.self)
+    return y * s1 * V(repeating: 0x1p-64)
+}
+
+/// exp(r) and n with exp(x) = exp(r)·2^n, for x ≤ 710 (clamped below here).
+@inline(__always)
+func vexpReduced(_ x: SIMD8<Double>) -> (y: SIMD8<Double>, n: SIMD8<Int64>) {
+    typealias V = SIMD8<Double>
     typealias I = SIMD8<Int64>
-    let xc = x.replacing(with: 710, where: x .> 710).replacing(with: -746, where: x .< -746)
+    let xc = x.replacing(with: -746, where: x .< -746)
 
     let magic: Double = 6_755_399_441_055_744                  // 1.5·2^52
     let t = xc.multiplied(by: V(repeating: 1.442_695_040_888_963_407_36), adding: V(repeating: magic))  // log2 e
@@ -82,11 +123,5 @@ func vexp(_ x: SIMD8<Double>) -> SIMD8<Double> {
     p = p.multiplied(by: r, adding: V(repeating: 1.0 / 24))
     p = p.multiplied(by: r, adding: V(repeating: 1.0 / 6))
     p = p.multiplied(by: r, adding: V(repeating: 0.5))
-    let y = p.multiplied(by: z, adding: r) + 1
-
-    let n1 = n &>> 1
-    let n2 = n &- n1
-    let s1 = unsafeBitCast((n1 &+ 1023) &<< 52, to: V.self)
-    let s2 = unsafeBitCast((n2 &+ 1023) &<< 52, to: V.self)
-    return y * s1 * s2
+    return (p.multiplied(by: z, adding: r) + 1, n)
 }

@@ -341,6 +341,60 @@ final class VectorExpTests: XCTestCase {
         }
     }
 
+    // MARK: - expShifted (the softmax loops' exp), against exp
+
+    /// expShifted equals exp bit for bit wherever it is defined (x ≤ 64), NaN for NaN: every
+    /// wholeRangeStride-th Float bit pattern, and every Float (every denseStep-th) of the underflow
+    /// region, |x| in [0.25, 0.5] (the reduced argument at its widest), and up to the domain's end.
+    func testFloatExpShiftedMatchesExp() {
+        for math in SIMDDispatch.runnable {
+            var xs: [Float] = []
+            for bits in Swift.stride(from: UInt64(0), to: 1 << 32, by: Int(wholeRangeStride)) {
+                let x = Float(bitPattern: UInt32(bits))
+                if x.isNaN || x <= 64 { xs.append(x) }
+            }
+            for (lo, hi) in [(Float(-106), Float(-86)), (-0.5, -0.25), (0.25, 0.5), (60, 64)] {
+                xs += floats(from: lo, through: hi, step: denseStep)
+            }
+            xs += [-.infinity, -.greatestFiniteMagnitude, 64, 63.99, 44, 0, -0.0]
+            let shifted = applyFloat(xs, { math.expShifted($0) }), full = applyFloat(xs, floatExp(math))
+            let differ = xs.indices.filter {
+                shifted[$0].bitPattern != full[$0].bitPattern && !(shifted[$0].isNaN && full[$0].isNaN)
+            }
+            XCTAssertEqual(differ.count, 0, "\(math.level.name): expShifted ≠ exp at \(differ.prefix(5).map { xs[$0] })")
+            XCTAssertTrue(xs.count > 40_000_000 / Int(wholeRangeStride), "\(xs.count) values")
+        }
+    }
+
+    /// The Double expShifted equals exp bit for bit on 10^6 values ≤ 640: uniform over the underflow
+    /// region and [-746, 640], near 0 on a log scale, and the boundaries.
+    func testDoubleExpShiftedMatchesExp() {
+        for math in SIMDDispatch.runnable {
+            var rng = SplitMix64(state: 0xE4B)
+            var xs: [Double] = [-.infinity, -.greatestFiniteMagnitude, -746, -745.2, -744.44, -708.4, 0, -0.0, 640, .nan]
+            for i in 0..<1_000_000 {
+                switch i % 3 {
+                case 0: xs.append(rng.uniform(-746, 640))
+                case 1: xs.append(rng.uniform(-1, 1) * Double(sign: .plus, exponent: -Int(rng.next() % 60), significand: 1))
+                default: xs.append(rng.uniform(-746, -700))
+                }
+            }
+            func apply(_ f: (SIMD8<Double>) -> SIMD8<Double>) -> [Double] {
+                stride(from: 0, to: xs.count, by: 8).flatMap { i -> [Double] in
+                    var v = SIMD8<Double>(repeating: 0)
+                    for k in 0..<min(8, xs.count - i) { v[k] = xs[i + k] }
+                    let y = f(v)
+                    return (0..<min(8, xs.count - i)).map { y[$0] }
+                }
+            }
+            let shifted = apply { math.expShifted($0) }, full = apply { math.exp($0) }
+            let differ = xs.indices.filter {
+                shifted[$0].bitPattern != full[$0].bitPattern && !(shifted[$0].isNaN && full[$0].isNaN)
+            }
+            XCTAssertEqual(differ.count, 0, "\(math.level.name): expShifted ≠ exp at \(differ.prefix(5).map { xs[$0] })")
+        }
+    }
+
     // MARK: - vlog, Float
 
     func testFloatLogSpecials() {
