@@ -19,7 +19,9 @@
 //   the float adder, n = t - 1.5·2^23 exactly, and the integer n is bits(t) - bits(1.5·2^23).
 //   r = x - n·ln2 with the Cody-Waite split ln2 = C1 + C2, C1 = 0.693359375 (9 bits, so n·C1 and
 //   x - n·C1 are exact), C2 = -2.12194440e-4; |r| ≤ ln2/2.
-//   exp(r) ≈ 1 + r + r²·P(r), P of degree 5 (Cephes expf minimax coefficients on [-ln2/2, ln2/2]).
+//   exp(r) ≈ 1 + r + r²·P(r), P of degree 4: a Chebyshev fit of (e^r - 1 - r)/r² on [-ln2/2, ln2/2]
+//   whose own error is 0.13 half-ulp (scripts/exp_polynomials.py; Cephes' degree 5 was one step
+//   more for no accuracy the tests can see: 0.96 → 1.02 ulp at most).
 //   exp(x) = exp(r)·2^n1·2^n2 with n1 = n >> 1, n2 = n - n1: both factors are normal floats for every
 //   n in [-150, 128], so results in the subnormal range are rounded once (no flush to zero) and
 //   n = 128 overflows to inf correctly.
@@ -61,11 +63,10 @@ func vexpReduced(_ x: SIMD16<Float>) -> (y: SIMD16<Float>, n: SIMD16<Int32>) {
 
     let r = (xc - nf * 0.693_359_375) - nf * -2.121_944_40e-4
     let z = r * r
-    var p = r.multiplied(by: V(repeating: 1.987_569_150_0e-4), adding: V(repeating: 1.398_199_950_7e-3))
-    p = p.multiplied(by: r, adding: V(repeating: 8.333_451_907_3e-3))
-    p = p.multiplied(by: r, adding: V(repeating: 4.166_579_589_4e-2))
-    p = p.multiplied(by: r, adding: V(repeating: 1.666_666_545_9e-1))
-    p = p.multiplied(by: r, adding: V(repeating: 5.000_000_120_1e-1))
+    var p = r.multiplied(by: V(repeating: 1.392_618_358_771_349e-3), adding: V(repeating: 8.363_179_052_722_577e-3))
+    p = p.multiplied(by: r, adding: V(repeating: 4.166_655_461_720_457e-2))
+    p = p.multiplied(by: r, adding: V(repeating: 1.666_657_698_969_878e-1))
+    p = p.multiplied(by: r, adding: V(repeating: 0.5))
     return (p.multiplied(by: z, adding: r) + 1, n)
 }
 
@@ -74,8 +75,8 @@ func vexpReduced(_ x: SIMD16<Float>) -> (y: SIMD16<Float>, n: SIMD16<Int32>) {
 //   -745.14, overflow above 709.78), n = round(x·log2 e) with the magic number 1.5·2^52,
 //   r = x - n·ln2 with fdlibm's split ln2 = ln2HI + ln2LO (ln2HI has 32 significant bits, so n·ln2HI
 //   is exact for |n| ≤ 1076), |r| ≤ ln2/2.
-//   exp(r) ≈ 1 + r + r²·Σ_{k=2..13} r^(k-2)/k!  (Taylor; the truncation error r^14/14! < 5e-18
-//   is far below half an ulp), evaluated by Horner.
+//   exp(r) ≈ 1 + r + r²·P(r), P of degree 9, a Chebyshev fit as for Float (fit error 0.11 half-ulp;
+//   it replaced the degree-11 Taylor polynomial: 0.95 → 1.01 ulp at most), evaluated by Horner.
 //   exp(x) = exp(r)·2^n1·2^n2, n1 = n >> 1, n2 = n - n1, both normal for n in [-1076, 1024].
 @inline(__always)
 func vexp(_ x: SIMD8<Double>) -> SIMD8<Double> {
@@ -112,16 +113,14 @@ func vexpReduced(_ x: SIMD8<Double>) -> (y: SIMD8<Double>, n: SIMD8<Int64>) {
 
     let r = (xc - nf * 6.931_471_803_691_238_164_90e-01) - nf * 1.908_214_929_270_587_700_02e-10
     let z = r * r
-    var p = r.multiplied(by: V(repeating: 1.0 / 6_227_020_800), adding: V(repeating: 1.0 / 479_001_600))  // 1/13!, 1/12!
-    p = p.multiplied(by: r, adding: V(repeating: 1.0 / 39_916_800))  // 1/11!
-    p = p.multiplied(by: r, adding: V(repeating: 1.0 / 3_628_800))
-    p = p.multiplied(by: r, adding: V(repeating: 1.0 / 362_880))
-    p = p.multiplied(by: r, adding: V(repeating: 1.0 / 40_320))
-    p = p.multiplied(by: r, adding: V(repeating: 1.0 / 5_040))
-    p = p.multiplied(by: r, adding: V(repeating: 1.0 / 720))
-    p = p.multiplied(by: r, adding: V(repeating: 1.0 / 120))
-    p = p.multiplied(by: r, adding: V(repeating: 1.0 / 24))
-    p = p.multiplied(by: r, adding: V(repeating: 1.0 / 6))
-    p = p.multiplied(by: r, adding: V(repeating: 0.5))
+    var p = r.multiplied(by: V(repeating: 2.510_038_549_551_031_907_76e-8), adding: V(repeating: 2.762_008_844_540_974_816_10e-7))
+    p = p.multiplied(by: r, adding: V(repeating: 2.755_726_845_999_706_477_17e-6))
+    p = p.multiplied(by: r, adding: V(repeating: 2.480_152_129_595_437_513_12e-5))
+    p = p.multiplied(by: r, adding: V(repeating: 1.984_126_986_305_361_687_79e-4))
+    p = p.multiplied(by: r, adding: V(repeating: 1.388_888_891_721_371_690_14e-3))
+    p = p.multiplied(by: r, adding: V(repeating: 8.333_333_333_330_061_832_52e-3))
+    p = p.multiplied(by: r, adding: V(repeating: 4.166_666_666_662_412_787_30e-2))
+    p = p.multiplied(by: r, adding: V(repeating: 1.666_666_666_666_666_745_27e-1))
+    p = p.multiplied(by: r, adding: V(repeating: 5.000_000_000_000_001_022_11e-1))
     return (p.multiplied(by: z, adding: r) + 1, n)
 }
