@@ -23,7 +23,8 @@ public protocol KernelFloat: BinaryFloatingPoint, Sendable {
     static func rowWriteSoftmax(_ z: UnsafePointer<Self>, bias: UnsafePointer<Self>?, _ n: Int, max: Self,
                                 logSum: Self, scale: Self, linear: Self, into out: UnsafeMutablePointer<Self>)
     static func rowScale(_ g: UnsafeMutablePointer<Self>, _ n: Int, by factor: Self)
-    static func rowScaledExpSums(_ z: UnsafePointer<Self>, _ n: Int, factor: Self, max: Self) -> (sum: Double, weighted: Double)
+    static func rowScaledExpSums(_ z: UnsafePointer<Self>, _ n: Int, factor: Self, max: Self,
+                                 storingInto out: UnsafeMutablePointer<Self>?) -> (sum: Double, weighted: Double)
     static func rowWriteScaledSoftmax(_ z: UnsafePointer<Self>, _ n: Int, factor: Self, max: Self, logSum: Self,
                                       scale: Self, linear: Self, into out: UnsafeMutablePointer<Self>)
     static func rowWriteLinear(_ z: UnsafePointer<Self>, _ n: Int, factor: Self, into out: UnsafeMutablePointer<Self>)
@@ -189,8 +190,9 @@ extension KernelFloat where Self == Float {
     public static func rowScale(_ g: UnsafeMutablePointer<Self>, _ n: Int, by factor: Self) {
         SIMDDispatch.rowMath.scale(g, n, by: factor)
     }
-    public static func rowScaledExpSums(_ z: UnsafePointer<Self>, _ n: Int, factor: Self, max: Self) -> (sum: Double, weighted: Double) {
-        SIMDDispatch.rowMath.scaledExpSums(z, n, factor: factor, max: max)
+    public static func rowScaledExpSums(_ z: UnsafePointer<Self>, _ n: Int, factor: Self, max: Self,
+                                        storingInto out: UnsafeMutablePointer<Self>?) -> (sum: Double, weighted: Double) {
+        SIMDDispatch.rowMath.scaledExpSums(z, n, factor: factor, max: max, storingInto: out)
     }
     public static func rowWriteScaledSoftmax(_ z: UnsafePointer<Self>, _ n: Int, factor: Self, max: Self, logSum: Self,
                                              scale: Self, linear: Self, into out: UnsafeMutablePointer<Self>) {
@@ -310,8 +312,9 @@ extension KernelFloat where Self == Double {
     public static func rowScale(_ g: UnsafeMutablePointer<Self>, _ n: Int, by factor: Self) {
         SIMDDispatch.rowMath.scale(g, n, by: factor)
     }
-    public static func rowScaledExpSums(_ z: UnsafePointer<Self>, _ n: Int, factor: Self, max: Self) -> (sum: Double, weighted: Double) {
-        SIMDDispatch.rowMath.scaledExpSums(z, n, factor: factor, max: max)
+    public static func rowScaledExpSums(_ z: UnsafePointer<Self>, _ n: Int, factor: Self, max: Self,
+                                        storingInto out: UnsafeMutablePointer<Self>?) -> (sum: Double, weighted: Double) {
+        SIMDDispatch.rowMath.scaledExpSums(z, n, factor: factor, max: max, storingInto: out)
     }
     public static func rowWriteScaledSoftmax(_ z: UnsafePointer<Self>, _ n: Int, factor: Self, max: Self, logSum: Self,
                                              scale: Self, linear: Self, into out: UnsafeMutablePointer<Self>) {

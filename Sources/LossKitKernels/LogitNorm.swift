@@ -18,7 +18,10 @@ public struct LogitNorm: ClassIndexLoss {
     // Masked classes (z_j = -inf) are left out of r and of the softmax (gradient 0).
     // Three reads: the norm must be known before the softmax of u can start. Exponents are formed as
     // c·(z_j - z_max) (the difference first: accurate where it matters, near the max).
-    // Read 1: r² and max z. Read 2: Σ e_j and Σ z_j·e_j, e_j = exp(c·(z_j - z_max)). Read 3: g.
+    // Read 1: r² and max z. Read 2: Σ e_j and Σ z_j·e_j, e_j = exp(c·(z_j - z_max)), leaving e_j in g
+    // when g is its own buffer. Read 3: g = (s·c/Σe)·e - s·radial·z from the stored e (one exp per
+    // element), or, when g is z itself, recomputing e from z as g is written (the same arithmetic: in
+    // place gives the same bits, as squentropy's rows).
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
         let zy = z[y]
@@ -31,15 +34,21 @@ public struct LogitNorm: ClassIndexLoss {
         guard zMax > -.infinity || squares.isNaN else { zeroRow(grad, classes); return .infinity }
         let r = squares.squareRoot()
         let c = 1 / (tau * (r + Self.epsilon))
-        let sums = T.rowScaledExpSums(z, classes, factor: T(c), max: zMax)
+        let storesExp = grad.map { UnsafePointer($0) != z } ?? false
+        let sums = T.rowScaledExpSums(z, classes, factor: T(c), max: zMax, storingInto: storesExp ? grad : nil)
         let logSum = Double.log(sums.sum)
         let lse = c * Double(zMax) + logSum
         if let grad {
             let zDotG = sums.weighted / sums.sum - Double(zy)
             let radial = r > 0 ? c * c * tau / r * zDotG : 0
             let sT = Double(scale)
-            T.rowWriteScaledSoftmax(z, classes, factor: T(c), max: zMax, logSum: T(logSum), scale: T(sT * c),
-                                    linear: T(-sT * radial), into: grad)
+            let expScale = T(sT * c / sums.sum), linear = T(-sT * radial)
+            if storesExp {
+                T.rowScale(grad, classes, by: expScale, adding: z, times: linear)
+            } else {
+                T.rowWriteScaledSoftmax(z, classes, factor: T(c), max: zMax, logSum: 0, scale: expScale, linear: linear,
+                                        into: grad)
+            }
             let py = Double.exp(c * (Double(zy) - Double(zMax)) - logSum)
             grad[y] = T(sT * (c * (py - 1) - radial * Double(zy)))
         }

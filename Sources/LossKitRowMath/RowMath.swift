@@ -34,9 +34,12 @@ public protocol RowMath: SendableMetatype {
                              logSum: Double, scale: Double, linear: Double, into out: UnsafeMutablePointer<Double>)
 
     /// With e_j = exp(factor·(z_j - max)): (Σ_j e_j, Σ_j z_j·e_j) over the z_j that are not -inf (the
-    /// softmax of scaled logits, LogitNorm's u = c·z; the difference first keeps the exponent accurate).
-    static func scaledExpSums(_ z: UnsafePointer<Float>, _ n: Int, factor: Float, max: Float) -> (sum: Double, weighted: Double)
-    static func scaledExpSums(_ z: UnsafePointer<Double>, _ n: Int, factor: Double, max: Double) -> (sum: Double, weighted: Double)
+    /// softmax of scaled logits, LogitNorm's u = c·z; the difference first keeps the exponent accurate);
+    /// when `out` is not nil, also writes out_j = e_j (0 where z_j = -inf).
+    static func scaledExpSums(_ z: UnsafePointer<Float>, _ n: Int, factor: Float, max: Float,
+                              storingInto out: UnsafeMutablePointer<Float>?) -> (sum: Double, weighted: Double)
+    static func scaledExpSums(_ z: UnsafePointer<Double>, _ n: Int, factor: Double, max: Double,
+                              storingInto out: UnsafeMutablePointer<Double>?) -> (sum: Double, weighted: Double)
 
     /// out_j = scale·exp(factor·(z_j - max) - logSum) + linear·z_j, and 0 where z_j = -inf.
     static func writeScaledSoftmax(_ z: UnsafePointer<Float>, _ n: Int, factor: Float, max: Float, logSum: Float,

@@ -40,15 +40,19 @@ public enum RowKernels: RowMath {
         rowWriteSoftmax(z, bias: bias, n, max: max, logSum: logSum, scale: scale, linear: linear, into: out)
     }
 
-    public static func scaledExpSums(_ z: UnsafePointer<Float>, _ n: Int, factor: Float, max: Float) -> (sum: Double, weighted: Double) {
-        rowScaledExpSums(z, n, factor: factor, max: max)
+    public static func scaledExpSums(_ z: UnsafePointer<Float>, _ n: Int, factor: Float, max: Float,
+                                     storingInto out: UnsafeMutablePointer<Float>?) -> (sum: Double, weighted: Double) {
+        if let out { return rowScaledExpSums(z, n, factor: factor, max: max, storingInto: out) }
+        return rowScaledExpSums(z, n, factor: factor, max: max, storingInto: nil)
     }
     public static func writeScaledSoftmax(_ z: UnsafePointer<Float>, _ n: Int, factor: Float, max: Float, logSum: Float,
                                           scale: Float, linear: Float, into out: UnsafeMutablePointer<Float>) {
         rowWriteScaledSoftmax(z, n, factor: factor, max: max, logSum: logSum, scale: scale, linear: linear, into: out)
     }
-    public static func scaledExpSums(_ z: UnsafePointer<Double>, _ n: Int, factor: Double, max: Double) -> (sum: Double, weighted: Double) {
-        rowScaledExpSums(z, n, factor: factor, max: max)
+    public static func scaledExpSums(_ z: UnsafePointer<Double>, _ n: Int, factor: Double, max: Double,
+                                     storingInto out: UnsafeMutablePointer<Double>?) -> (sum: Double, weighted: Double) {
+        if let out { return rowScaledExpSums(z, n, factor: factor, max: max, storingInto: out) }
+        return rowScaledExpSums(z, n, factor: factor, max: max, storingInto: nil)
     }
     public static func writeScaledSoftmax(_ z: UnsafePointer<Double>, _ n: Int, factor: Double, max: Double, logSum: Double,
                                           scale: Double, linear: Double, into out: UnsafeMutablePointer<Double>) {
@@ -335,9 +339,11 @@ extension RowKernels {
     }
 
     // LogitNorm's softmax of u = c·z, exponents formed as c·(z - max): lanes past the row's end and
-    // masked classes read -inf, whose e is 0 and whose z·e is taken as 0.
+    // masked classes read -inf, whose e is 0 and whose z·e is taken as 0. Called with `out` known to be
+    // nil or not (the wrappers' two calls), so that each variant is its own loop.
     @inline(__always)
-    static func rowScaledExpSums<T: VectorFloat>(_ z: UnsafePointer<T>, _ n: Int, factor: T, max: T) -> (sum: Double, weighted: Double) {
+    static func rowScaledExpSums<T: VectorFloat>(_ z: UnsafePointer<T>, _ n: Int, factor: T, max: T,
+                                                 storingInto out: UnsafeMutablePointer<T>?) -> (sum: Double, weighted: Double) {
         typealias V = T.Vector
         let c = V(repeating: factor), m = V(repeating: max), zero = V(repeating: 0), negativeInfinity = V(repeating: -.infinity)
         var sum = zero, weighted = zero
@@ -345,6 +351,7 @@ extension RowKernels {
             let x = V.load(z, j, lanes: lanes, fill: -.infinity)
             let masked = x .== negativeInfinity  // e = 0 there, also when the factor is 0 (0·-inf = NaN)
             let e = T.expShifted(c * (x - m)).replacing(with: zero, where: masked)
+            if let out { e.store(out, j, lanes: lanes) }
             sum += e
             weighted += (x * e).replacing(with: zero, where: masked)
         }
