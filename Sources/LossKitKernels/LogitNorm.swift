@@ -34,7 +34,7 @@ public struct LogitNorm: ClassIndexLoss {
         guard zMax > -.infinity || squares.isNaN else { zeroRow(grad, classes); return .infinity }
         let r = squares.squareRoot()
         let c = 1 / (tau * (r + Self.epsilon))
-        let storesExp = grad.map { UnsafePointer($0) != z } ?? false
+        let storesExp = hasOwnBuffer(grad, apartFrom: z)
         let sums = T.rowScaledExpSums(z, classes, factor: T(c), max: zMax, storingInto: storesExp ? grad : nil)
         let logSum = Double.log(sums.sum)
         let lse = c * Double(zMax) + logSum

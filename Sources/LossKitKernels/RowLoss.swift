@@ -72,6 +72,13 @@ extension ClassIndexLoss {
 @inline(__always)
 func weightedLoss(_ loss: Double, _ weight: Double) -> Double { weight == 0 ? 0 : weight * loss }
 
+/// Whether a gradient row is given and is a buffer of its own (not the logits, written in place): a
+/// row kernel may then leave intermediate values in it (the exps of a softmax) and read z after.
+@inline(__always)
+func hasOwnBuffer<T: KernelFloat>(_ grad: UnsafeMutablePointer<T>?, apartFrom z: UnsafePointer<T>) -> Bool {
+    grad.map { UnsafePointer($0) != z } ?? false
+}
+
 /// Writes zeros over a gradient row (a sample that contributes nothing).
 @inline(__always)
 func zeroRow<T: KernelFloat>(_ grad: UnsafeMutablePointer<T>?, _ count: Int) {

@@ -15,7 +15,7 @@ public struct Squentropy: ClassIndexLoss {
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
         let squares = sumOfSquares(z, classes, except: y)
         let zy = z[y]  // after a pass has brought the row into cache (see SoftmaxTargetLoss.row)
-        let storesExp = grad.map { UnsafePointer($0) != z } ?? false
+        let storesExp = hasOwnBuffer(grad, apartFrom: z)
         let lse = VectorRow.logSumExp(z, classes, storingInto: storesExp ? grad : nil)
         guard lse.hasFiniteInput else { zeroRow(grad, classes); return .infinity }
         let squareWeight = classes > 1 ? 1 / Double(classes - 1) : 0
