@@ -19,7 +19,8 @@ final class ColumnKernelTests: XCTestCase {
     }
 
     /// A batch of `shape` whose samples 1, 2, 3 and 4 are a masked row, a row with a masked target, a
-    /// NaN row and a row of huge logits (in float32's range); sample 0 is ignored.
+    /// NaN row and a row of huge logits (in float32's range); sample 0 is ignored and holds a NaN (its
+    /// gradient is 0 all the same: 0·NaN must not reach it).
     func edgeSpec(_ rng: inout SeededRandom, shape: [Int64], floatKind: FloatKind) -> BatchSpec {
         var spec = BatchSpec(shape: shape, logits: [], target: .indices([]), floatKind: floatKind, reduction: LK_REDUCTION_NONE)
         spec.logits = rng.logits(spec.elements)
@@ -29,6 +30,7 @@ final class ColumnKernelTests: XCTestCase {
         for j in 0..<spec.classes {
             spec.logits[spec.element(sample: 1, cls: j)] = -.infinity
             spec.logits[spec.element(sample: 3, cls: j)] = j == 2 ? .nan : 0.5
+            if j == 1 { spec.logits[spec.element(sample: 0, cls: j)] = .nan }
             spec.logits[spec.element(sample: 4, cls: j)] = 1e30 * Double(j % 3)
         }
         spec.logits[spec.element(sample: 2, cls: Int(targets[2]))] = -.infinity
