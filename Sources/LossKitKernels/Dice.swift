@@ -59,49 +59,69 @@ public struct Dice: BatchEvaluator {
         let plan = Threading.plan(rows: pixels, rowCost: classes, maxChunks: max(1, (1 << 20) / (3 * classes)),
                                   multipleOf: passes.layout?.width ?? 1)
 
-        // Phase 1: per-chunk class totals, added in chunk order (deterministic for any thread count).
-        let stats = 3 * classes  // I_c, Σ_i p_ic, Σ_i g_ic
-        var totals = [Double](repeating: 0, count: stats)
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: max(1, plan.chunks * stats)) { partials in
-            Threading.forEachChunk(plan.chunks) { chunk in
-                let sums = partials.baseAddress! + chunk * stats
-                for k in 0..<stats { sums[k] = 0 }
-                passes.accumulate(plan.rows(of: chunk, total: pixels), into: sums)
-            }
-            for chunk in 0..<plan.chunks {
-                for k in 0..<stats { totals[k] += partials[chunk * stats + k] }
+        // Per class: [I_c | Σ_i p_ic | Σ_i g_ic] of every chunk, then a_c's constants (pointers, not
+        // arrays: at C = 128000 the arrays' uniqueness checks and zero-fills were a third of the call).
+        let stats = 3 * classes
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: plan.chunks * stats + 2 * classes) { space in
+            withUnsafeTemporaryAllocation(of: T.self, capacity: classes) { offsetValue in
+                let partials = space.baseAddress!
+                // Phase 1: per-chunk class totals, added in chunk order (deterministic for any thread count).
+                Threading.forEachChunk(plan.chunks) { chunk in
+                    let sums = partials + chunk * stats
+                    for k in 0..<stats { sums[k] = 0 }
+                    passes.accumulate(plan.rows(of: chunk, total: pixels), into: sums)
+                }
+                let totals = partials  // chunk 0's sums, the others added to them in order
+                for chunk in 1..<max(1, plan.chunks) {
+                    let sums = partials + chunk * stats
+                    for k in 0..<stats { totals[k] += sums[k] }
+                }
+                let coefficient = partials + plan.chunks * stats
+                var constants = DicePasses<T>.Constants(coefficient: coefficient, offset: coefficient + classes,
+                                                        offsetValue: offsetValue.baseAddress!)
+                let loss = lossAndConstants(totals, classes: classes, weight: batch.weight,
+                                            upstream: batch.dloss.map { Double($0[0]) } ?? 1, into: &constants)
+
+                // Phase 2: the gradient (0 everywhere when nothing is counted or dloss is 0).
+                if let grad = batch.grad {
+                    if constants.scale == 0 {
+                        for k in 0..<pixels * classes { grad[k] = 0 }
+                    } else {
+                        Threading.forEachChunk(plan.chunks) { chunk in
+                            passes.gradient(plan.rows(of: chunk, total: pixels), constants)
+                        }
+                    }
+                }
+                batch.loss[0] = T(loss)
             }
         }
+    }
 
-        // The loss and, per class, the two constants of a_ic = coefficient_c·g_ic + offset_c.
-        var constants = DicePasses<T>.Constants(classes: classes)
+    /// The loss from the class totals [I | Σp | Σg], and per class the constants of
+    /// a_ic = coefficient_c·g_ic + offset_c and the gradient's scale dloss / Σ w (0 when nothing counts).
+    private func lossAndConstants<T: KernelFloat>(_ totals: UnsafePointer<Double>, classes: Int, weight: UnsafePointer<T>?,
+                                                  upstream: Double, into constants: inout DicePasses<T>.Constants) -> Double {
         var weightTotal: Double = 0, weightedDice: Double = 0
+        var finite = true
         for c in 0..<classes {
             let targetMass = totals[2 * classes + c]
-            if skipAbsent && targetMass == 0 { continue }
-            let w = batch.weight.map { Double($0[c]) } ?? 1
-            let denominator = totals[classes + c] + targetMass + smooth
-            let numerator = 2 * totals[c] + smooth
-            weightTotal += w
-            weightedDice += w * (denominator == 0 ? 1 : numerator / denominator)
-            constants.coefficient[c] = denominator == 0 ? 0 : -w * 2 / denominator
-            constants.offset[c] = denominator == 0 ? 0 : w * numerator / (denominator * denominator)
-            constants.offsetValue[c] = T(constants.offset[c])
-        }
-        let loss = weightTotal > 0 ? 1 - weightedDice / weightTotal : 0
-        let upstream = batch.dloss.map { Double($0[0]) } ?? 1
-        constants.scale = weightTotal > 0 ? upstream / weightTotal : 0
-
-        // Phase 2: the gradient (0 everywhere when nothing is counted or dloss is 0).
-        if let grad = batch.grad {
-            if constants.scale == 0 {
-                for k in 0..<pixels * classes { grad[k] = 0 }
-            } else {
-                Threading.forEachChunk(plan.chunks) { chunk in
-                    passes.gradient(plan.rows(of: chunk, total: pixels), constants)
-                }
+            var coefficient: Double = 0, offset: Double = 0
+            if !(skipAbsent && targetMass == 0) {
+                let w = weight.map { Double($0[c]) } ?? 1
+                let denominator = totals[classes + c] + targetMass + smooth
+                let numerator = 2 * totals[c] + smooth
+                weightTotal += w
+                weightedDice += w * (denominator == 0 ? 1 : numerator / denominator)
+                coefficient = denominator == 0 ? 0 : -w * 2 / denominator
+                offset = denominator == 0 ? 0 : w * numerator / (denominator * denominator)
             }
+            finite = finite && coefficient.isFinite && offset.isFinite
+            constants.coefficient[c] = coefficient
+            constants.offset[c] = offset
+            constants.offsetValue[c] = T(offset)
         }
-        batch.loss[0] = T(loss)
+        constants.scale = weightTotal > 0 ? upstream / weightTotal : 0
+        constants.isFinite = finite && constants.scale.isFinite
+        return weightTotal > 0 ? 1 - weightedDice / weightTotal : 0
     }
 }

@@ -18,25 +18,17 @@ struct DicePasses<T: KernelFloat> {
     /// The gradient is a buffer of its own: phase 1 may leave p in it.
     let keepsSoftmax: Bool
 
-    /// Per class, a_c's constants (see `Dice`), and the gradient's scale (dloss / Σ w).
+    /// Per class, a_c's constants (see `Dice`), and the gradient's scale (dloss / Σ w), in space the
+    /// caller owns for the call (C values each).
     struct Constants {
-        var coefficient: [Double]
-        var offset: [Double]
+        let coefficient: UnsafeMutablePointer<Double>
+        let offset: UnsafeMutablePointer<Double>
         /// offset_c in T, for the vector loops.
-        var offsetValue: [T]
+        let offsetValue: UnsafeMutablePointer<T>
         var scale: Double = 0
-
         /// False when a NaN or an infinity has reached the constants (a NaN logit): then 0·a_c is NaN,
         /// and the pixels whose gradient is 0 (ignored, or without a prediction) are zeroed explicitly.
-        var isFinite: Bool {
-            scale.isFinite && !offset.contains { !$0.isFinite } && !coefficient.contains { !$0.isFinite }
-        }
-
-        init(classes: Int) {
-            coefficient = Array(repeating: 0, count: classes)
-            offset = Array(repeating: 0, count: classes)
-            offsetValue = Array(repeating: 0, count: classes)
-        }
+        var isFinite = true
     }
 
     init(_ batch: Batch<T>) {
@@ -103,13 +95,11 @@ struct DicePasses<T: KernelFloat> {
     func gradient(_ range: Range<Int>, _ constants: Constants) {
         guard let grad = batch.grad else { return }
         let finite = constants.isFinite
-        constants.offsetValue.withUnsafeBufferPointer { offsetValue in
-            let offsets = offsetValue.baseAddress!
-            forEachPiece(of: range, block: false) { pixel, count, layout, scratch, _ in
-                gradientTile(pixel, count: count, layout, scratch, grad: grad, constants, offsets, finite: finite)
-            } row: { pixel, scratch in
-                gradientRow(pixel, scratch, constants, offsets, finite: finite)
-            }
+        let offsets = UnsafePointer(constants.offsetValue)
+        forEachPiece(of: range, block: false) { pixel, count, layout, scratch, _ in
+            gradientTile(pixel, count: count, layout, scratch, grad: grad, constants, offsets, finite: finite)
+        } row: { pixel, scratch in
+            gradientRow(pixel, scratch, constants, offsets, finite: finite)
         }
     }
 
