@@ -78,7 +78,8 @@ struct ColumnLayout<T: KernelFloat> {
     func load(_ row: Int, count: Int, logits: UnsafePointer<T>, grad: UnsafeMutablePointer<T>?,
               _ scratch: Scratch) -> (UnsafePointer<T>, UnsafeMutablePointer<T>?, Int) {
         if isTransposed {
-            Self.transpose(logits + row * classes, rows: count, columns: classes, into: scratch.tile)
+            transposeBlock(logits + row * classes, rows: count, columns: classes, sourceStride: classes,
+                           into: scratch.tile, targetStride: count, walking: .sourceRows)
             return (UnsafePointer(scratch.tile), grad == nil ? nil : scratch.tile, count)
         }
         let base = (row / inner) * classes * inner + row % inner
@@ -89,22 +90,7 @@ struct ColumnLayout<T: KernelFloat> {
     @inline(__always)
     func store(_ row: Int, count: Int, grad: UnsafeMutablePointer<T>?, _ scratch: Scratch) {
         guard isTransposed, let grad else { return }
-        Self.transpose(scratch.tile, rows: classes, columns: count, into: grad + row * classes)
-    }
-
-    /// out[j·rows + k] = x[k·columns + j]: a rows × columns block transposed, walked by pointer steps
-    /// (indices multiplied per element kept two overflow checks in the loop: a third of square's time
-    /// at 65536×10).
-    @inline(__always)
-    static func transpose(_ x: UnsafePointer<T>, rows: Int, columns: Int, into out: UnsafeMutablePointer<T>) {
-        var source = x
-        for k in 0..<rows {
-            var target = out + k
-            for j in 0..<columns {
-                target.pointee = source[j]
-                target += rows
-            }
-            source += columns
-        }
+        transposeBlock(scratch.tile, rows: classes, columns: count, sourceStride: count, into: grad + row * classes,
+                       targetStride: classes, walking: .targetRows)
     }
 }

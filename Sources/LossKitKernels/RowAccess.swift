@@ -63,11 +63,8 @@ struct RowAccess<T: KernelFloat> {
 
     /// Gathers rows row..<row+count into scratch, row k at scratch + k·C; returns them.
     @inline(__always) func gatherTile(_ row: Int, count: Int, into scratch: UnsafeMutablePointer<T>) -> UnsafePointer<T> {
-        let b = base(row)
-        for j in 0..<classes {
-            let from = logits + b + j * inner
-            for k in 0..<count { scratch[k * classes + j] = from[k] }
-        }
+        transposeBlock(logits + base(row), rows: classes, columns: count, sourceStride: inner, into: scratch,
+                       targetStride: classes, walking: .sourceRows)
         return UnsafePointer(scratch)
     }
 
@@ -79,10 +76,7 @@ struct RowAccess<T: KernelFloat> {
     /// Copies a tile's gradient rows to their strided places in the output.
     @inline(__always) func scatterTile(_ row: Int, count: Int, from g: UnsafeMutablePointer<T>?) {
         guard let grad, let g else { return }
-        let b = base(row)
-        for j in 0..<classes {
-            let to = grad + b + j * inner
-            for k in 0..<count { to[k] = g[k * classes + j] }
-        }
+        transposeBlock(g, rows: count, columns: classes, sourceStride: classes, into: grad + base(row), targetStride: inner,
+                       walking: .targetRows)
     }
 }
