@@ -30,10 +30,10 @@ final class ColumnKernelTests: XCTestCase {
         for j in 0..<spec.classes {
             spec.logits[spec.element(sample: 1, cls: j)] = -.infinity
             spec.logits[spec.element(sample: 3, cls: j)] = j == 2 ? .nan : 0.5
-            if j == 1 { spec.logits[spec.element(sample: 0, cls: j)] = .nan }
             spec.logits[spec.element(sample: 4, cls: j)] = 1e30 * Double(j % 3)
         }
         spec.logits[spec.element(sample: 2, cls: Int(targets[2]))] = -.infinity
+        spec.logits[spec.element(sample: 0, cls: 1)] = .nan
         spec.target = .indices(targets)
         spec.weight = rng.weights(spec.classes)
         spec.dloss = (0..<spec.samples).map { _ in rng.uniform(0.5...2) }
