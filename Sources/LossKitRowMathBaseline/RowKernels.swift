@@ -744,10 +744,6 @@ extension RowKernels {
                                                         targets: UnsafePointer<Int>, weights: UnsafePointer<T>,
                                                         scales: UnsafePointer<T>, zLoss: T, into g: UnsafeMutablePointer<T>?,
                                                         losses: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<T>) {
-        typealias V = T.Vector
-        let width = V.scalarCount
-        let zero = V(repeating: 0), one = V(repeating: 1), two = V(repeating: 2), infinity = V(repeating: .infinity)
-        let lambda = V(repeating: zLoss)
         let targetLogit = scratch, largest = scratch + samples, total = largest + samples, shifts = total + samples
         let pScale = shifts + samples
         columnExpSum(z, stride: stride, classes: classes, samples: samples, bias: nil, storingInto: g, outStride: stride,
@@ -755,27 +751,9 @@ extension RowKernels {
             // z_y, once the max pass has brought the block into cache and before g (maybe z) is written.
             for k in 0..<samples { targetLogit[k] = targets[k] >= 0 ? z[targets[k] * stride + k] : 0 }
         }
-        // Per sample: the loss, and the factor of g (into `targetLogit`, no longer needed); `largest`
-        // becomes 1 where the sample is masked (every class -inf; a NaN makes the total NaN instead).
-        for v in Swift.stride(from: 0, to: samples, by: width) {
-            let m = V.load(largest, v), sum = V.load(total, v), w = V.load(weights, v), s = V.load(scales, v)
-            let logSum = T.log(sum), lse = m + logSum
-            let masked = zero.replacing(with: one, where: m .== zero - infinity).replacing(with: zero, where: sum .!= sum)
-            let isMasked = masked .> zero, unweighted = w .== zero
-            // lse - z_y as (m - z_y) + log Σ: no cancellation when the target dominates (small losses).
-            let nll = (m - V.load(targetLogit, v)) + logSum
-            let loss = (w * (nll + lambda * lse * lse))
-                .replacing(with: w * infinity, where: isMasked)
-                .replacing(with: zero, where: unweighted)
-            let probabilityScale = (lambda * lse).multiplied(by: two, adding: one)
-            let factor = (s * w * probabilityScale / sum)
-                .replacing(with: zero, where: isMasked).replacing(with: zero, where: unweighted)
-            probabilityScale.store(pScale, v)
-            loss.spill(to: largest + v)
-            for k in v..<v + width { losses[k] = Double(largest[k]) }
-            factor.store(targetLogit, v)
-            masked.store(largest, v)
-        }
+        columnCrossEntropyTerms(samples: samples, zLoss: zLoss, max: largest, sum: total, weights: weights, scales: scales,
+                                targetLogit: targetLogit, pScale: pScale, loss: shifts)
+        for k in 0..<samples { losses[k] = Double(shifts[k]) }
         guard let g else { return }
         let targetExp = shifts  // exp(z_y - m), read before the scaling
         for k in 0..<samples where targets[k] >= 0 { targetExp[k] = g[targets[k] * stride + k] }
@@ -789,6 +767,41 @@ extension RowKernels {
                 let py = Double(targetExp[k]) / Double(total[k])
                 g[targets[k] * stride + k] = T(Double(scales[k]) * Double(weights[k]) * (Double(pScale[k]) * py - 1))
             }
+        }
+    }
+}
+
+extension RowKernels {
+    /// `columnCrossEntropyBlock`'s per-sample terms, W samples a vector: the loss (into `loss`), the
+    /// probability scale 1 + 2λ·lse (into `pScale`) and the factor of g (into `targetLogit`, no longer
+    /// needed); `max` becomes 1 where the sample is masked (every class -inf; a NaN makes the sum NaN
+    /// instead), else 0. Out of line: inlined into the column kernel, LLVM split these vectors (the log
+    /// among them) into 128-bit pieces in the AVX-512 build, as `columnClassExp`'s.
+    @inline(never)
+    static func columnCrossEntropyTerms<T: VectorFloat>(samples: Int, zLoss: T, max largest: UnsafeMutablePointer<T>,
+                                                        sum total: UnsafePointer<T>, weights: UnsafePointer<T>,
+                                                        scales: UnsafePointer<T>, targetLogit: UnsafeMutablePointer<T>,
+                                                        pScale: UnsafeMutablePointer<T>, loss lossOut: UnsafeMutablePointer<T>) {
+        typealias V = T.Vector
+        let zero = V(repeating: 0), one = V(repeating: 1), two = V(repeating: 2), infinity = V(repeating: .infinity)
+        let lambda = V(repeating: zLoss)
+        for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
+            let m = V.load(UnsafePointer(largest), v), sum = V.load(total, v), w = V.load(weights, v), s = V.load(scales, v)
+            let logSum = T.log(sum), lse = m + logSum
+            let masked = zero.replacing(with: one, where: m .== zero - infinity).replacing(with: zero, where: sum .!= sum)
+            let isMasked = masked .> zero, unweighted = w .== zero
+            // lse - z_y as (m - z_y) + log Σ: no cancellation when the target dominates (small losses).
+            let nll = (m - V.load(UnsafePointer(targetLogit), v)) + logSum
+            let loss = (w * (nll + lambda * lse * lse))
+                .blended(with: w * infinity, where: isMasked)
+                .blended(with: zero, where: unweighted)
+            let probabilityScale = (lambda * lse).multiplied(by: two, adding: one)
+            let factor = (s * w * probabilityScale / sum)
+                .blended(with: zero, where: isMasked).blended(with: zero, where: unweighted)
+            probabilityScale.store(pScale, v)
+            loss.store(lossOut, v)
+            factor.store(targetLogit, v)
+            masked.store(largest, v)
         }
     }
 }
