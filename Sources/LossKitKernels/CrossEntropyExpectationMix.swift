@@ -34,8 +34,14 @@ public struct CrossEntropyExpectationMix: SoftmaxTargetLoss {
     // ∂L/∂z_j = ((1 - α) + α·β·p_y)·(p_j - [j = y])     (both terms share the softmax)
     // with p_y = exp(z_y - lse).
     public func sample(lse: Double, targetLogit: Double) -> SoftmaxSample {
+        sample(lse: lse, targetLogit: targetLogit, transformed: Double.exp(targetLogit - lse))
+    }
+
+    public var sampleTransform: SampleTransform { .exp }
+
+    /// `transformed` = exp(a_y - lse) = p_y.
+    public func sample(lse: Double, targetLogit: Double, transformed py: Double) -> SoftmaxSample {
         let nll = lse - targetLogit
-        let py = Double.exp(-nll)
         let g = (1 - alpha) + alpha * beta * py
         let crossEntropy = alpha == 1 ? 0 : (1 - alpha) * nll
         return SoftmaxSample(loss: crossEntropy + alpha * beta * (1 - py), pScale: g, targetScale: g)

@@ -4,8 +4,14 @@ public struct Expectation: SoftmaxTargetLoss {
 
     // L = 1 - p_y,   ∂L/∂z_j = p_y·(p_j - [j = y]),   p_y = exp(z_y - lse)
     public func sample(lse: Double, targetLogit: Double) -> SoftmaxSample {
-        let py = Double.exp(targetLogit - lse)
-        return SoftmaxSample(loss: 1 - py, pScale: py, targetScale: py)
+        sample(lse: lse, targetLogit: targetLogit, transformed: Double.exp(targetLogit - lse))
+    }
+
+    public var sampleTransform: SampleTransform { .exp }
+
+    /// `transformed` = exp(a_y - lse) = p_y.
+    public func sample(lse: Double, targetLogit: Double, transformed py: Double) -> SoftmaxSample {
+        SoftmaxSample(loss: 1 - py, pScale: py, targetScale: py)
     }
 
     public func maskedSampleLoss() -> Double { 1 }

@@ -15,13 +15,21 @@ public struct Focal: SoftmaxTargetLoss {
 
     public init(parameters: ParameterValues) { self.init(gamma: parameters[number: "gamma"]) }
 
-    // With p = p_y, ℓ = -log p = lse - z_y and u = 1 - p = -expm1(-ℓ) (accurate when p → 1):
+    public var sampleTransform: SampleTransform { .expm1 }
+
+    @inline(__always)
+    public func sample(lse: Double, targetLogit: Double) -> SoftmaxSample {
+        sample(lse: lse, targetLogit: targetLogit, transformed: expm1(targetLogit - lse))
+    }
+
+    // With p = p_y, ℓ = -log p = lse - z_y and u = 1 - p = -expm1(-ℓ) (accurate when p → 1), given
+    // as `transformed` = expm1(z_y - lse):
     // L = u^γ·ℓ
     // ∂L/∂z_j = G·(p_j - [j = y]),   G = u^γ + γ·u^(γ-1)·p·ℓ   (the second term is 0 when u = 0 or p = 0)
     @inline(__always)
-    public func sample(lse: Double, targetLogit: Double) -> SoftmaxSample {
+    public func sample(lse: Double, targetLogit: Double, transformed: Double) -> SoftmaxSample {
         let nll = lse - targetLogit
-        let u = -expm1(-nll)
+        let u = -transformed
         let p = 1 - u
         let (focus, below) = powers(u)
         let slope = u > 0 && p > 0 ? gamma * below * p * nll : 0  // p·ℓ → 0 as p → 0

@@ -26,6 +26,14 @@ public protocol SoftmaxTargetLoss: ClassIndexLoss, ColumnKernel {
     /// (a_y = -inf) gives lse - a_y = +inf.
     func sample(lse: Double, targetLogit: Double) -> SoftmaxSample
 
+    /// The transcendental of a_y - lse = -nll that `sample` takes (e^-nll = p_y, or e^-nll - 1), or
+    /// `.none`. The column kernel computes it for a whole tile in vector lanes and passes it to
+    /// `sample(lse:targetLogit:transformed:)` instead of a libm call per sample.
+    var sampleTransform: SampleTransform { get }
+
+    /// `sample`, given `transformed` = sampleTransform applied to targetLogit - lse.
+    func sample(lse: Double, targetLogit: Double, transformed: Double) -> SoftmaxSample
+
     /// The unweighted loss of a sample whose every class is masked (-inf); its gradient is 0.
     func maskedSampleLoss() -> Double
 
@@ -36,7 +44,27 @@ public protocol SoftmaxTargetLoss: ClassIndexLoss, ColumnKernel {
     var isSoftmaxTarget: Bool { get }
 }
 
+/// See `SoftmaxTargetLoss.sampleTransform`.
+public enum SampleTransform: Sendable {
+    case none, exp, expm1
+
+    /// out[k] = e^x[k] or e^x[k] - 1 for k < n, in vector lanes (`RowMath.exp`, `RowMath.expm1`).
+    @inline(__always)
+    func apply(_ x: UnsafePointer<Double>, _ n: Int, into out: UnsafeMutablePointer<Double>) {
+        switch self {
+        case .none: break
+        case .exp: SIMDDispatch.rowMath.exp(x, n, into: out)
+        case .expm1: SIMDDispatch.rowMath.expm1(x, n, into: out)
+        }
+    }
+}
+
 extension SoftmaxTargetLoss {
+    public var sampleTransform: SampleTransform { .none }
+    public func sample(lse: Double, targetLogit: Double, transformed: Double) -> SoftmaxSample {
+        sample(lse: lse, targetLogit: targetLogit)
+    }
+
     public func withBias<T: KernelFloat, R>(_ body: (UnsafePointer<T>?) -> R) -> R { body(nil) }
     public var isSoftmaxTarget: Bool { true }
     public var runsOnColumns: Bool { isSoftmaxTarget }
@@ -78,6 +106,7 @@ extension SoftmaxTargetLoss {
         let n = samples
         let max = work, factor = work + n, softmaxScratch = work + 2 * n
         let sum = doubles, logSum = doubles + n, targetLogit = doubles + 2 * n, targetEntry = doubles + 3 * n
+        let transformed = doubles + 4 * n
         withBias { (bias: UnsafePointer<T>?) in
             // Every sample's a_y, before g (maybe z itself) is written.
             for k in 0..<n where targets[k] >= 0 {
@@ -85,6 +114,11 @@ extension SoftmaxTargetLoss {
             }
             T.columnSoftmax(z, stride: stride, classes: classes, samples: n, bias: bias, storingInto: g, outStride: stride,
                             max: max, sum: sum, logSum: logSum, scratch: softmaxScratch)
+            let transform = sampleTransform
+            if transform != .none {  // a_y - lse of every sample (0 for an ignored one), then the tile's transform
+                for k in 0..<n { transformed[k] = targets[k] < 0 ? 0 : targetLogit[k] - (Double(max[k]) + logSum[k]) }
+                transform.apply(transformed, n, into: transformed)
+            }
             // A sample whose classes are all masked: loss as the loss says, gradient 0.
             @inline(__always) func isMasked(_ k: Int) -> Bool { !OnlineLogSumExp(max: max[k], sum: sum[k]).hasFiniteInput }
             for k in 0..<n {
@@ -96,7 +130,7 @@ extension SoftmaxTargetLoss {
                     losses[k] = weightedLoss(maskedSampleLoss(), w)
                     continue
                 }
-                let terms = sample(lse: Double(max[k]) + logSum[k], targetLogit: targetLogit[k])
+                let terms = sample(lse: Double(max[k]) + logSum[k], targetLogit: targetLogit[k], transformed: transformed[k])
                 losses[k] = weightedLoss(terms.loss, w)
                 let scale = Double(scales[k]) * w, inverseSum = 1 / sum[k]
                 factor[k] = T(scale * terms.pScale * inverseSum)

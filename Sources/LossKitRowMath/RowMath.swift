@@ -230,6 +230,12 @@ public protocol RowMath: SendableMetatype {
     static var floatColumnWidth: Int { get }
     static var doubleColumnWidth: Int { get }
 
+    /// out[k] = e^x[k] and out[k] = e^x[k] - 1 for k < n, in vector lanes (`exp`'s accuracy; expm1
+    /// accurate to a few ulp, also where e^x - 1 is tiny): the per-sample steps of the column kernels,
+    /// which would call libm once per sample. out may be x.
+    static func exp(_ x: UnsafePointer<Double>, _ n: Int, into out: UnsafeMutablePointer<Double>)
+    static func expm1(_ x: UnsafePointer<Double>, _ n: Int, into out: UnsafeMutablePointer<Double>)
+
     /// e^x and log x lane by lane, ≤ 2 ulp over the whole range (the building blocks, exposed for
     /// their accuracy tests).
     static func exp(_ x: SIMD16<Float>) -> SIMD16<Float>

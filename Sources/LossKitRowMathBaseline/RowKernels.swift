@@ -220,6 +220,12 @@ public enum RowKernels: RowMath {
     public static var floatColumnWidth: Int { Float.Vector.scalarCount }
     public static var doubleColumnWidth: Int { Double.Vector.scalarCount }
 
+    public static func exp(_ x: UnsafePointer<Double>, _ n: Int, into out: UnsafeMutablePointer<Double>) {
+        mapLanes(x, n, into: out) { vexp($0) }
+    }
+    public static func expm1(_ x: UnsafePointer<Double>, _ n: Int, into out: UnsafeMutablePointer<Double>) {
+        mapLanes(x, n, into: out) { vexpm1($0) }
+    }
     public static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> { vexp(x) }
     public static func exp(_ x: SIMD8<Double>) -> SIMD8<Double> { vexp(x) }
     public static func expShifted(_ x: SIMD16<Float>) -> SIMD16<Float> { vexpShifted(x) }
@@ -440,6 +446,15 @@ extension RowKernels {
                 .replacing(with: zero, where: x .< lower) .== zero
             g.replacing(with: zero, where: inactive).replacing(with: x, where: x .!= x).store(out, j, lanes: lanes)
         }
+    }
+
+    /// out[k] = f(x[k]) for k < n, eight lanes at a time (the last vector partial, its missing lanes
+    /// read as 0 and not written).
+    @inline(__always)
+    static func mapLanes(_ x: UnsafePointer<Double>, _ n: Int, into out: UnsafeMutablePointer<Double>,
+                         _ f: (SIMD8<Double>) -> SIMD8<Double>) {
+        typealias V = SIMD8<Double>
+        V.sweep(n) { j, lanes in f(V.load(x, j, lanes: lanes, fill: 0)).store(out, j, lanes: lanes) }
     }
 
     @inline(__always)

@@ -124,3 +124,31 @@ func vexpReduced(_ x: SIMD8<Double>) -> (y: SIMD8<Double>, n: SIMD8<Int64>) {
     p = p.multiplied(by: r, adding: V(repeating: 5.000_000_000_000_001_022_11e-1))
     return (p.multiplied(by: z, adding: r) + 1, n)
 }
+
+// expm1(x) = e^x - 1, Double, accurate where e^x - 1 is small (focal's 1 - p_y = -expm1(-nll)).
+//   |x| ≤ 1/2: x + x²·Q(x), Q the Taylor series Σ_{k=2..16} x^(k-2)/k! by Horner (what is left out,
+//   from x^17/17! on, is below 2^-60 of the result); x²·Q ≤ |x|/3 there, so the exact x dominates. Elsewhere e^x - 1 from vexp: |e^x - 1| ≥ 0.39, and for x < -1/2 the subtraction is exact
+//   (Sterbenz), so the error stays within a few ulp. -inf gives -1, +inf gives inf, NaN stays NaN
+//   (it fails the |x| ≤ 1/2 test and takes the e^x - 1 branch), ±0 gives ±0.
+@inline(__always)
+func vexpm1(_ x: SIMD8<Double>) -> SIMD8<Double> {
+    typealias V = SIMD8<Double>
+    var q = V(repeating: 1 / 20_922_789_888_000)                    // 1/16!
+    q = q.multiplied(by: x, adding: V(repeating: 1 / 1_307_674_368_000))  // 1/15!
+    q = q.multiplied(by: x, adding: V(repeating: 1 / 87_178_291_200))  // 1/14!
+    q = q.multiplied(by: x, adding: V(repeating: 1 / 6_227_020_800))  // 1/13!
+    q = q.multiplied(by: x, adding: V(repeating: 1 / 479_001_600))    // 1/12!
+    q = q.multiplied(by: x, adding: V(repeating: 1 / 39_916_800))     // 1/11!
+    q = q.multiplied(by: x, adding: V(repeating: 1 / 3_628_800))      // 1/10!
+    q = q.multiplied(by: x, adding: V(repeating: 1 / 362_880))        // 1/9!
+    q = q.multiplied(by: x, adding: V(repeating: 1 / 40_320))         // 1/8!
+    q = q.multiplied(by: x, adding: V(repeating: 1 / 5_040))          // 1/7!
+    q = q.multiplied(by: x, adding: V(repeating: 1 / 720))            // 1/6!
+    q = q.multiplied(by: x, adding: V(repeating: 1 / 120))            // 1/5!
+    q = q.multiplied(by: x, adding: V(repeating: 1 / 24))             // 1/4!
+    q = q.multiplied(by: x, adding: V(repeating: 1 / 6))              // 1/3!
+    q = q.multiplied(by: x, adding: V(repeating: 1 / 2))              // 1/2!
+    let series = (x * x).multiplied(by: q, adding: x).blended(with: x, where: x .== V(repeating: 0))  // -0 stays -0
+    let small = (x .>= V(repeating: -0.5)) .& (x .<= V(repeating: 0.5))
+    return (vexp(x) - V(repeating: 1)).blended(with: series, where: small)
+}

@@ -356,6 +356,67 @@ final class VectorExpTests: XCTestCase {
         }
     }
 
+    // MARK: - The Double array maps of the column kernels' per-sample steps
+
+    /// RowMath.expm1 over an array, against the x87 long double expm1l, ≤ 3 ulp: 10^6 random Doubles
+    /// (tiny |x| on a log scale, where e^x - 1 cancels; around the |x| = 1/2 switch; the softmax range
+    /// [-40, 5]; random bit patterns) and the specials. Counts not a multiple of 8 take the partial vector.
+    func testDoubleExpm1Array() {
+        for math in SIMDDispatch.runnable {
+            func f(_ x: Double) -> Double {
+                var y = 0.0
+                withUnsafePointer(to: x) { p in math.expm1(p, 1, into: &y) }
+                return y
+            }
+            XCTAssertEqual(f(-.infinity), -1)
+            XCTAssertEqual(f(.infinity), .infinity)
+            XCTAssertTrue(f(.nan).isNaN)
+            XCTAssertEqual(f(0).bitPattern, (0.0).bitPattern)
+            XCTAssertEqual(f(-0.0).bitPattern, (-0.0).bitPattern)
+            XCTAssertEqual(f(-800), -1)
+            XCTAssertEqual(f(.leastNonzeroMagnitude), .leastNonzeroMagnitude)
+            let count = 1_000_003, chunks = 40
+            let w = inParallel(chunks: chunks) { c in
+                var rng = SplitMix64(state: 0xE1 &+ UInt64(c))
+                var xs: [Double] = []
+                for i in 0..<(count / chunks + (c == 0 ? count % chunks : 0)) {
+                    switch i % 4 {
+                    case 0: xs.append(rng.uniform(-1, 1) * Double(sign: .plus, exponent: -Int(rng.next() % 80), significand: 1))
+                    case 1: xs.append(rng.uniform(-0.55, 0.55))
+                    case 2: xs.append(rng.uniform(-40, 5))
+                    default: xs.append(Double(bitPattern: rng.next()))
+                    }
+                }
+                var ys = [Double](repeating: 0, count: xs.count)
+                xs.withUnsafeBufferPointer { x in ys.withUnsafeMutableBufferPointer { y in
+                    math.expm1(x.baseAddress!, x.count, into: y.baseAddress!)
+                } }
+                var worst = Worst()
+                for i in xs.indices { worst.add(doubleULPError(ys[i], exact: expm1l(Float80(xs[i]))), at: xs[i]) }
+                return worst
+            }
+            print("\(math.level.name) expm1 Double array: \(w)")
+            XCTAssertEqual(w.count, count)
+            XCTAssertLessThanOrEqual(w.error, 3, "\(w)")
+        }
+    }
+
+    /// RowMath.exp over an array is the vector exp lane by lane, bit for bit, the partial last vector too.
+    func testDoubleExpArrayMatchesVector() {
+        for math in SIMDDispatch.runnable {
+            var rng = SplitMix64(state: 7)
+            let xs = (0..<1_003).map { i in i % 3 == 0 ? Double(bitPattern: rng.next()) : rng.uniform(-750, 712) }
+            var ys = [Double](repeating: 0, count: xs.count)
+            xs.withUnsafeBufferPointer { x in ys.withUnsafeMutableBufferPointer { y in
+                math.exp(x.baseAddress!, x.count, into: y.baseAddress!)
+            } }
+            let vector = applyDouble(xs, { math.exp($0) })
+            for i in xs.indices {
+                XCTAssertEqual(ys[i].bitPattern, vector[i].bitPattern, "\(math.level.name) exp(\(xs[i]))")
+            }
+        }
+    }
+
     // MARK: - expShifted (the softmax loops' exp), against exp
 
     /// expShifted equals exp bit for bit wherever it is defined (x ≤ 64), NaN for NaN: every
