@@ -130,7 +130,8 @@ extension SoftmaxTargetLoss {
                     losses[k] = weightedLoss(maskedSampleLoss(), w)
                     continue
                 }
-                let terms = sample(lse: Double(max[k]) + logSum[k], targetLogit: targetLogit[k], transformed: transformed[k])
+                let terms = sample(lse: Double(max[k]) + logSum[k], targetLogit: targetLogit[k],
+                                   transformed: transform == .none ? 0 : transformed[k])
                 losses[k] = weightedLoss(terms.loss, w)
                 let scale = Double(scales[k]) * w, inverseSum = 1 / sum[k]
                 factor[k] = T(scale * terms.pScale * inverseSum)
