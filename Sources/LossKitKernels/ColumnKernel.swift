@@ -2,7 +2,7 @@
 /// z[j·stride + k] (the gradient likewise in g, which may be z), P = `samples` a multiple of the
 /// column width. `targets[k]` is sample k's class, or -1 when it is ignored; `scales[k]` its gradient
 /// scale (dloss, 1/Σw for the mean); each sample's weighted loss goes to `losses[k]` (0 when
-/// ignored). `work` (8·P values) and `doubles` (5·P) are working space.
+/// ignored). `work` (8·P values) and `doubles` (4·P) are working space.
 public protocol ColumnKernel {
     /// False when this configuration cannot run on columns (the engine then runs its rows).
     var runsOnColumns: Bool { get }

@@ -53,7 +53,7 @@ struct ColumnLayout<T: KernelFloat> {
         let losses: UnsafeMutablePointer<Double>
         /// 8·P values for the kernel.
         let work: UnsafeMutablePointer<T>
-        /// 5·P values for the kernel.
+        /// 4·P values for the kernel.
         let doubles: UnsafeMutablePointer<Double>
         let tile: UnsafeMutablePointer<T>
     }
@@ -62,7 +62,7 @@ struct ColumnLayout<T: KernelFloat> {
     func withScratch<R>(_ body: (Scratch) -> R) -> R {
         let n = maxSamples
         return withUnsafeTemporaryAllocation(of: T.self, capacity: 9 * n + (isTransposed ? classes * n : 0)) { values in
-            withUnsafeTemporaryAllocation(of: Double.self, capacity: 6 * n) { doubles in
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: 5 * n) { doubles in
                 withUnsafeTemporaryAllocation(of: Int.self, capacity: n) { targets in
                     let v = values.baseAddress!, d = doubles.baseAddress!
                     return body(Scratch(targets: targets.baseAddress!, scales: v, losses: d, work: v + n, doubles: d + n,

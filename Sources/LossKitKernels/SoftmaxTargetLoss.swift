@@ -106,7 +106,8 @@ extension SoftmaxTargetLoss {
         let n = samples
         let max = work, factor = work + n, softmaxScratch = work + 2 * n
         let sum = doubles, logSum = doubles + n, targetLogit = doubles + 2 * n, targetEntry = doubles + 3 * n
-        let transformed = doubles + 4 * n
+        // The transform of sample k is read just before targetEntry[k] is written, so they share a buffer.
+        let transformed = targetEntry
         withBias { (bias: UnsafePointer<T>?) in
             // Every sample's a_y, before g (maybe z itself) is written.
             for k in 0..<n where targets[k] >= 0 {
