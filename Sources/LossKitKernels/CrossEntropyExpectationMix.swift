@@ -34,7 +34,7 @@ public struct CrossEntropyExpectationMix: SoftmaxTargetLoss {
     // ∂L/∂z_j = ((1 - α) + α·β·p_y)·(p_j - [j = y])     (both terms share the softmax)
     // with p_y = exp(z_y - lse).
     public func sample(lse: Double, targetLogit: Double) -> SoftmaxSample {
-        sample(lse: lse, targetLogit: targetLogit, transformed: Double.exp(targetLogit - lse))
+        sample(lse: lse, targetLogit: targetLogit, transformed: sampleTransform(targetLogit - lse))
     }
 
     public var sampleTransform: SampleTransform { .exp }

@@ -19,7 +19,7 @@ public struct Focal: SoftmaxTargetLoss {
 
     @inline(__always)
     public func sample(lse: Double, targetLogit: Double) -> SoftmaxSample {
-        sample(lse: lse, targetLogit: targetLogit, transformed: expm1(targetLogit - lse))
+        sample(lse: lse, targetLogit: targetLogit, transformed: sampleTransform(targetLogit - lse))
     }
 
     // With p = p_y, ℓ = -log p = lse - z_y and u = 1 - p = -expm1(-ℓ) (accurate when p → 1), given

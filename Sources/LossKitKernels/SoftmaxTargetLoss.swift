@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One sample's share of a softmax-family loss: its loss and the two coefficients of its gradient,
 /// ∂L/∂z_j = pScale·p_j - targetScale·[j = y].
 public struct SoftmaxSample {
@@ -47,6 +51,16 @@ public protocol SoftmaxTargetLoss: ClassIndexLoss, ColumnKernel {
 /// See `SoftmaxTargetLoss.sampleTransform`.
 public enum SampleTransform: Sendable {
     case none, exp, expm1
+
+    /// The transform of one value, by libm (the row kernels'; 0 for `.none`).
+    @inline(__always)
+    func callAsFunction(_ x: Double) -> Double {
+        switch self {
+        case .none: 0
+        case .exp: Double.exp(x)
+        case .expm1: Glibc.expm1(x)
+        }
+    }
 
     /// out[k] = e^x[k] or e^x[k] - 1 for k < n, in vector lanes (`RowMath.exp`, `RowMath.expm1`).
     @inline(__always)

@@ -127,7 +127,8 @@ func vexpReduced(_ x: SIMD8<Double>) -> (y: SIMD8<Double>, n: SIMD8<Int64>) {
 
 // expm1(x) = e^x - 1, Double, accurate where e^x - 1 is small (focal's 1 - p_y = -expm1(-nll)).
 //   |x| ≤ 1/2: x + x²·Q(x), Q the Taylor series Σ_{k=2..16} x^(k-2)/k! by Horner (what is left out,
-//   from x^17/17! on, is below 2^-60 of the result); x²·Q ≤ |x|/3 there, so the exact x dominates. Elsewhere e^x - 1 from vexp: |e^x - 1| ≥ 0.39, and for x < -1/2 the subtraction is exact
+//   from x^17/17! on, is below 2^-60 of the result); x²·Q ≤ |x|/3 there, so the exact x dominates.
+//   Elsewhere e^x - 1 from vexp: |e^x - 1| ≥ 0.39, and for x < -1/2 the subtraction is exact
 //   (Sterbenz), so the error stays within a few ulp. -inf gives -1, +inf gives inf, NaN stays NaN
 //   (it fails the |x| ≤ 1/2 test and takes the e^x - 1 branch), ±0 gives ±0.
 @inline(__always)
