@@ -128,7 +128,7 @@ struct DicePasses<T: KernelFloat> {
         let (z, tileGrad, stride) = layout.load(pixel, count: count, logits: batch.logits, grad: grad, scratch)
         let g = tileGrad!
         if tileKeepsSoftmax {
-            for k in 0..<count { scratch.targets[k] = batch.classIndex(of: pixel + k) }
+            batch.classIndices(from: pixel, count: count, into: scratch.targets)
         } else {
             tileSoftmax(z, stride: stride, pixel: pixel, count: count, scratch, into: g, stride: stride)
         }
@@ -180,7 +180,7 @@ struct DicePasses<T: KernelFloat> {
                              into p: UnsafeMutablePointer<T>, stride pStride: Int) {
         let targets = scratch.targets, max = scratch.work, factor = scratch.work + 3 * count
         let sum = scratch.doubles
-        for k in 0..<count { targets[k] = batch.classIndex(of: pixel + k) }
+        batch.classIndices(from: pixel, count: count, into: targets)
         T.columnSoftmax(z, stride: stride, classes: classes, samples: count, bias: nil, storingInto: p, outStride: pStride,
                         max: max, sum: sum, logSum: scratch.doubles + count, scratch: scratch.work + count)
         for k in 0..<count { factor[k] = targets[k] >= 0 && hasInput(k, scratch) ? T(1 / sum[k]) : 0 }

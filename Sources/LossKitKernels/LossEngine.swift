@@ -89,6 +89,14 @@ public enum LossEngine {
         @inline(__always) func scale(_ row: Int) -> T {
             T(reduction == .none ? (batch.dloss.map { Double($0[row]) } ?? 1) : sharedScale)
         }
+        /// `scale` of the `count` samples from `row`, into `out`, the reduction looked at once.
+        @inline(__always) func scales(_ row: Int, count: Int, into out: UnsafeMutablePointer<T>) {
+            if reduction == .none, let dloss = batch.dloss {
+                out.update(from: dloss + row, count: count)
+            } else {
+                out.update(repeating: T(reduction == .none ? 1 : sharedScale), count: count)
+            }
+        }
         let layout = columns == nil ? nil : ColumnLayout(batch, width: T.columnWidth)
         let plan = Threading.plan(rows: samples, rowCost: classes, multipleOf: layout?.width ?? 1)
 
@@ -121,10 +129,8 @@ public enum LossEngine {
                                 if count > 0 {
                                     let (z, g, stride) = layout.load(row, count: count, logits: batch.logits,
                                                                      grad: batch.grad, cs)
-                                    for k in 0..<count {
-                                        cs.targets[k] = batch.classIndex(of: row + k)
-                                        cs.scales[k] = scale(row + k)
-                                    }
+                                    batch.classIndices(from: row, count: count, into: cs.targets)
+                                    scales(row, count: count, into: cs.scales)
                                     columns.columns(z, g, stride: stride, classes: classes, samples: count,
                                                     weight: batch.weight, targets: cs.targets, scales: cs.scales,
                                                     losses: cs.losses, work: cs.work, doubles: cs.doubles)
