@@ -70,11 +70,9 @@ extension LogitNorm: ColumnKernel {
         let noTarget = work, zy = work + n, max = work + 2 * n, factor = work + 3 * n, logSumValue = work + 4 * n
         let gScale = work + 5 * n, linear = work + 6 * n, targetEntry = work + 7 * n
         let squares = doubles, sum = doubles + n, weighted = doubles + 2 * n, isActive = doubles + 3 * n
-        for k in 0..<n {
-            noTarget[k] = -1  // r² over every class
-            zy[k] = targets[k] >= 0 ? z[targets[k] * stride + k] : 0  // before g (maybe z) is written
-        }
+        for k in 0..<n { noTarget[k] = -1 }  // r² over every class
         T.columnSquares(z, stride: stride, classes: classes, samples: n, targets: noTarget, into: squares)
+        ColumnSteps.targetLogits(z, stride: stride, samples: n, targets: targets, into: zy)
         T.columnMax(z, stride: stride, classes: classes, samples: n, into: max)
         @inline(__always) func c(_ k: Int) -> Double { 1 / (tau * (squares[k].squareRoot() + Self.epsilon)) }
         for k in 0..<n {

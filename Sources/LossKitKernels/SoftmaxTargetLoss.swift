@@ -123,12 +123,19 @@ extension SoftmaxTargetLoss {
         // The transform of sample k is read just before targetEntry[k] is written, so they share a buffer.
         let transformed = targetEntry
         withBias { (bias: UnsafePointer<T>?) in
-            // Every sample's a_y, before g (maybe z itself) is written.
-            for k in 0..<n where targets[k] >= 0 {
-                targetLogit[k] = Double(z[targets[k] * stride + k]) + (bias.map { Double($0[targets[k]]) } ?? 0)
+            // Every sample's a_y: after the softmax pass has brought the tile into cache (see
+            // ColumnSteps.targetLogits), unless that pass overwrites z (g is z: in place, or a
+            // transposed tile, which is in cache already).
+            @inline(__always) func gatherTargetLogits() {
+                for k in 0..<n where targets[k] >= 0 {
+                    targetLogit[k] = Double(z[targets[k] * stride + k]) + (bias.map { Double($0[targets[k]]) } ?? 0)
+                }
             }
+            let overwritesLogits = g.map { UnsafePointer($0) == z } ?? false
+            if overwritesLogits { gatherTargetLogits() }
             T.columnSoftmax(z, stride: stride, classes: classes, samples: n, bias: bias, storingInto: g, outStride: stride,
                             max: max, sum: sum, logSum: logSum, scratch: softmaxScratch)
+            if !overwritesLogits { gatherTargetLogits() }
             let transform = sampleTransform
             if transform != .none {  // a_y - lse of every sample (0 for an ignored one), then the tile's transform
                 for k in 0..<n { transformed[k] = targets[k] < 0 ? 0 : targetLogit[k] - (Double(max[k]) + logSum[k]) }

@@ -51,8 +51,9 @@ extension Squentropy: ColumnKernel {
         let max = work, softmaxScratch = work + n, targetClass = work + 3 * n, logSumValue = work + 4 * n
         let pScale = work + 5 * n, linear = work + 6 * n, targetLogit = work + 7 * n
         let sum = doubles, logSum = doubles + n, squares = doubles + 2 * n
-        ColumnSteps.prepare(z, stride: stride, samples: n, targets: targets, targetClass: targetClass, pivot: targetLogit)
+        for k in 0..<n { targetClass[k] = T(targets[k]) }
         T.columnSquares(z, stride: stride, classes: classes, samples: n, targets: targetClass, into: squares)
+        ColumnSteps.targetLogits(z, stride: stride, samples: n, targets: targets, into: targetLogit)
         T.columnSoftmax(z, stride: stride, classes: classes, samples: n, bias: nil, storingInto: nil, outStride: stride,
                         max: max, sum: sum, logSum: logSum, scratch: softmaxScratch)
         let squareWeight = classes > 1 ? 1 / Double(classes - 1) : 0
