@@ -64,7 +64,8 @@ public struct Batch<T: KernelFloat> {
     }
 
     /// `classIndex` of the `count` samples from `first`, into `out`: the target's type is looked at
-    /// once, not per sample (per sample, it was half the engine's time around a column tile of cross_entropy).
+    /// once, not per sample (per sample, it was half the engine's time around cross_entropy's column
+    /// tiles).
     @inline(__always)
     func classIndices(from first: Int, count: Int, into out: UnsafeMutablePointer<Int>) {
         let ignore = ignoreIndex
