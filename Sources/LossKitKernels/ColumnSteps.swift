@@ -17,8 +17,14 @@ enum ColumnSteps {
     @inline(__always)
     static func prepare<T: KernelFloat>(_ z: UnsafePointer<T>, stride: Int, samples n: Int, targets: UnsafePointer<Int>,
                                         targetClass: UnsafeMutablePointer<T>, pivot: UnsafeMutablePointer<T>) {
-        for k in 0..<n { targetClass[k] = T(targets[k]) }
+        targetClasses(samples: n, targets: targets, into: targetClass)
         targetLogits(z, stride: stride, samples: n, targets: targets, into: pivot)
+    }
+
+    /// Each sample's target class as a value of T (-1: ignored), as the vector passes compare it.
+    @inline(__always)
+    static func targetClasses<T: KernelFloat>(samples n: Int, targets: UnsafePointer<Int>, into out: UnsafeMutablePointer<T>) {
+        for k in 0..<n { out[k] = T(targets[k]) }
     }
 
     /// Each sample's target logit z_y (0 when ignored), read before g (maybe z) is written. Best

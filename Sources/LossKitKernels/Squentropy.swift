@@ -51,7 +51,7 @@ extension Squentropy: ColumnKernel {
         let max = work, softmaxScratch = work + n, targetClass = work + 3 * n, logSumValue = work + 4 * n
         let pScale = work + 5 * n, linear = work + 6 * n, targetLogit = work + 7 * n
         let sum = doubles, logSum = doubles + n, squares = doubles + 2 * n
-        for k in 0..<n { targetClass[k] = T(targets[k]) }
+        ColumnSteps.targetClasses(samples: n, targets: targets, into: targetClass)
         T.columnSquares(z, stride: stride, classes: classes, samples: n, targets: targetClass, into: squares)
         ColumnSteps.targetLogits(z, stride: stride, samples: n, targets: targets, into: targetLogit)
         T.columnSoftmax(z, stride: stride, classes: classes, samples: n, bias: nil, storingInto: nil, outStride: stride,
