@@ -40,7 +40,7 @@ public struct CrossEntropy: SoftmaxTargetLoss {
     //   L = lse - z_y + λ·lse²,   ∂L/∂z_j = (1 + 2λ·lse)·p_j - [j = y],   times w_y.
     public var isSoftmaxTarget: Bool { labelSmoothing == 0 }
 
-    public func sample(lse: Double, targetLogit: Double) -> SoftmaxSample {
+    public func sample(lse: Double, targetLogit: Double, transformed _: Double) -> SoftmaxSample {
         SoftmaxSample(loss: lse - targetLogit + zLoss * lse * lse, pScale: 1 + 2 * zLoss * lse, targetScale: 1)
     }
 

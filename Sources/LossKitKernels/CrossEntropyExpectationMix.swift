@@ -33,10 +33,6 @@ public struct CrossEntropyExpectationMix: SoftmaxTargetLoss {
     // L = (1 - α)·(lse - z_y) + α·β·(1 - p_y)
     // ∂L/∂z_j = ((1 - α) + α·β·p_y)·(p_j - [j = y])     (both terms share the softmax)
     // with p_y = exp(z_y - lse).
-    public func sample(lse: Double, targetLogit: Double) -> SoftmaxSample {
-        sample(lse: lse, targetLogit: targetLogit, transformed: sampleTransform(targetLogit - lse))
-    }
-
     public var sampleTransform: SampleTransform { .exp }
 
     /// `transformed` = exp(a_y - lse) = p_y.

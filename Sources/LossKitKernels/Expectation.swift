@@ -3,10 +3,6 @@ public struct Expectation: SoftmaxTargetLoss {
     public init() {}
 
     // L = 1 - p_y,   ∂L/∂z_j = p_y·(p_j - [j = y]),   p_y = exp(z_y - lse)
-    public func sample(lse: Double, targetLogit: Double) -> SoftmaxSample {
-        sample(lse: lse, targetLogit: targetLogit, transformed: sampleTransform(targetLogit - lse))
-    }
-
     public var sampleTransform: SampleTransform { .exp }
 
     /// `transformed` = exp(a_y - lse) = p_y.

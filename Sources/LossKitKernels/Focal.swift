@@ -17,11 +17,6 @@ public struct Focal: SoftmaxTargetLoss {
 
     public var sampleTransform: SampleTransform { .expm1 }
 
-    @inline(__always)
-    public func sample(lse: Double, targetLogit: Double) -> SoftmaxSample {
-        sample(lse: lse, targetLogit: targetLogit, transformed: sampleTransform(targetLogit - lse))
-    }
-
     // With p = p_y, ℓ = -log p = lse - z_y and u = 1 - p = -expm1(-ℓ) (accurate when p → 1), given
     // as `transformed` = expm1(z_y - lse):
     // L = u^γ·ℓ

@@ -40,7 +40,7 @@ public struct LogitAdjusted: SoftmaxTargetLoss {
     }
 
     // a_j = z_j + τ·log π_j,  L = lse(a) - a_y,  ∂L/∂z_j = softmax(a)_j - [j = y]
-    public func sample(lse: Double, targetLogit: Double) -> SoftmaxSample {
+    public func sample(lse: Double, targetLogit: Double, transformed _: Double) -> SoftmaxSample {
         SoftmaxSample(loss: lse - targetLogit, pScale: 1, targetScale: 1)
     }
 

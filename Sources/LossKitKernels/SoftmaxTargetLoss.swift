@@ -26,17 +26,15 @@ public struct SoftmaxSample {
 /// where the batch's layout puts consecutive samples of a class side by side ((N, C, d…) batches), or
 /// for small C after a transpose (see LossEngine).
 public protocol SoftmaxTargetLoss: ClassIndexLoss, ColumnKernel {
-    /// The unweighted loss and gradient coefficients of a sample, from lse and a_y. A masked target
-    /// (a_y = -inf) gives lse - a_y = +inf.
-    func sample(lse: Double, targetLogit: Double) -> SoftmaxSample
+    /// The unweighted loss and gradient coefficients of a sample, from lse, a_y and `transformed` =
+    /// `sampleTransform` applied to a_y - lse (0 for `.none`). A masked target (a_y = -inf) gives
+    /// lse - a_y = +inf.
+    func sample(lse: Double, targetLogit: Double, transformed: Double) -> SoftmaxSample
 
     /// The transcendental of a_y - lse = -nll that `sample` takes (e^-nll = p_y, or e^-nll - 1), or
-    /// `.none`. The column kernel computes it for a whole tile in vector lanes and passes it to
-    /// `sample(lse:targetLogit:transformed:)` instead of a libm call per sample.
+    /// `.none`. The row kernel takes it from libm; the column kernel computes it for a whole tile in
+    /// vector lanes instead of a libm call per sample.
     var sampleTransform: SampleTransform { get }
-
-    /// `sample`, given `transformed` = sampleTransform applied to targetLogit - lse.
-    func sample(lse: Double, targetLogit: Double, transformed: Double) -> SoftmaxSample
 
     /// The unweighted loss of a sample whose every class is masked (-inf); its gradient is 0.
     func maskedSampleLoss() -> Double
@@ -75,9 +73,6 @@ public enum SampleTransform: Sendable {
 
 extension SoftmaxTargetLoss {
     public var sampleTransform: SampleTransform { .none }
-    public func sample(lse: Double, targetLogit: Double, transformed: Double) -> SoftmaxSample {
-        sample(lse: lse, targetLogit: targetLogit)
-    }
 
     public func withBias<T: KernelFloat, R>(_ body: (UnsafePointer<T>?) -> R) -> R { body(nil) }
     public var isSoftmaxTarget: Bool { true }
@@ -98,7 +93,8 @@ extension SoftmaxTargetLoss {
                 zeroRow(grad, classes)
                 return maskedSampleLoss()
             }
-            let terms = sample(lse: lse.value, targetLogit: targetLogit)
+            let terms = sample(lse: lse.value, targetLogit: targetLogit,
+                               transformed: sampleTransform(targetLogit - lse.value))
             // Pass 3, in cache: g = scale·(pScale·p - targetScale·onehot(y)).
             if let grad {
                 let py = Double(grad[y]) / lse.sum
