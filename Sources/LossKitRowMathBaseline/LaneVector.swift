@@ -1,6 +1,9 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+#if LOSSKIT_FMA
+import CLossKitFMA
+#endif
 
 /// The lane-parallel operations the row loops and the vector exp need, as protocol requirements.
 ///
@@ -30,9 +33,12 @@ protocol LaneVector {
     /// `replacing` there made LLVM scalarise the computation (every lane extracted for the select)
     /// and re-vectorise it in 128-bit pieces in the AVX-512 build.
     func blended(with other: Self, where mask: Mask) -> Self
-    /// self·b + c, rounded twice. Not `addingProduct`: the standard library computes it lane by
-    /// lane and LLVM re-vectorises that into 128-bit pieces inside larger loops (seen in the AVX-512
-    /// build: four xmm FMAs per vector instead of one zmm multiply and add).
+    /// self·b + c: fused (rounded once) in the fast builds, which have FMA (LOSSKIT_FMA, Package.swift),
+    /// a multiply and an add (rounded twice) in the baseline build. So results differ between builds
+    /// in the last bits, and within a build every loop rounds the same way. Not `addingProduct`: the
+    /// standard library computes it lane by lane and LLVM re-vectorises that into 128-bit pieces
+    /// inside larger loops (seen in the AVX-512 build: four xmm FMAs per vector instead of one zmm
+    /// FMA); the fast builds call Clang's elementwise fma instead (fused_multiply_add.h).
     func multiplied(by b: Self, adding c: Self) -> Self
     subscript(lane: Int) -> Scalar { get set }
     static var scalarCount: Int { get }
@@ -94,7 +100,13 @@ extension LaneVector {
 }
 
 extension SIMD16: LaneVector where Scalar == Float {
-    @inline(__always) func multiplied(by b: Self, adding c: Self) -> Self { self * b + c }
+    @inline(__always) func multiplied(by b: Self, adding c: Self) -> Self {
+        #if LOSSKIT_FMA
+        losskit_fma_float(self, b, c)
+        #else
+        self * b + c
+        #endif
+    }
     @inline(__always) func blended(with other: Self, where mask: SIMDMask<SIMD16<Int32>>) -> Self {
         typealias I = SIMD16<Int32>
         let kept = I(repeating: -1).replacing(with: I(repeating: 0), where: mask)  // the lanes of self
@@ -103,7 +115,13 @@ extension SIMD16: LaneVector where Scalar == Float {
 }
 
 extension SIMD8: LaneVector where Scalar == Double {
-    @inline(__always) func multiplied(by b: Self, adding c: Self) -> Self { self * b + c }
+    @inline(__always) func multiplied(by b: Self, adding c: Self) -> Self {
+        #if LOSSKIT_FMA
+        losskit_fma_double(self, b, c)
+        #else
+        self * b + c
+        #endif
+    }
     @inline(__always) func blended(with other: Self, where mask: SIMDMask<SIMD8<Int64>>) -> Self {
         typealias I = SIMD8<Int64>
         let kept = I(repeating: -1).replacing(with: I(repeating: 0), where: mask)  // the lanes of self

@@ -338,7 +338,7 @@ extension RowKernels {
         } else {
             V.sweep(n) { j, lanes in
                 let x = V.load(z, j, lanes: lanes, fill: -.infinity)
-                let term = x.multiplied(by: c, adding: a * T.expShifted((bias.add(to: x, j, lanes: lanes) - m) - l))
+                let term = x * c + a * T.expShifted((bias.add(to: x, j, lanes: lanes) - m) - l)  // not fused: as rowScaleAddingLinear
                 term.replacing(with: zero, where: x .== negativeInfinity).store(out, j, lanes: lanes)
             }
         }
@@ -372,7 +372,7 @@ extension RowKernels {
         let a = V(repeating: scale), b = V(repeating: linear), zero = V(repeating: 0), negativeInfinity = V(repeating: -.infinity)
         V.sweep(n) { j, lanes in
             let x = V.load(z, j, lanes: lanes, fill: -.infinity)
-            let term = x.multiplied(by: b, adding: a * T.expShifted(c * (x - m) - l))
+            let term = x * b + a * T.expShifted(c * (x - m) - l)  // not fused: as rowScaleAddingLinear
             term.replacing(with: zero, where: x .== negativeInfinity).store(out, j, lanes: lanes)
         }
     }
@@ -667,7 +667,7 @@ extension RowKernels {
         for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
             let x = V.load(row, v)
             let p = T.expShifted(V.load(factor, v) * (x - V.load(max, v)) - V.load(logSum, v))
-            let term = x.multiplied(by: V.load(linear, v), adding: V.load(scale, v) * p)
+            let term = x * V.load(linear, v) + V.load(scale, v) * p  // not fused: as the in-place path
             term.replacing(with: zero, where: x .== negativeInfinity).store(g, v)
         }
     }
@@ -729,7 +729,7 @@ extension RowKernels {
         for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
             let x = V.load(row, v)
             let p = T.expShifted((x - V.load(max, v)) - V.load(logSum, v))
-            let term = x.multiplied(by: V.load(linear, v), adding: V.load(scale, v) * p)
+            let term = x * V.load(linear, v) + V.load(scale, v) * p  // not fused: as the in-place path
             // Where x = -inf, p = 0 and the linear term is left out (0·-inf would be NaN).
             term.replacing(with: zero, where: x .== negativeInfinity).store(g, v)
         }
