@@ -35,8 +35,9 @@ let package = Package(
         ),
         // CPUID/XGETBV: which build of the row loops this machine can run.
         .target(name: "CLossKitCPU"),
-        // Packed fused multiply-add for the fast builds of the row loops (Swift has none).
-        .target(name: "CLossKitFMA"),
+        // Vector instructions Swift has no operator for, for the fast builds of the row loops: packed
+        // fused multiply-add (AVX2 and AVX-512), vscalef and masked loads and stores (AVX-512).
+        .target(name: "CLossKitLanes"),
         // The protocol of the vector row loops and the instruction-set levels.
         .target(name: "LossKitRowMath"),
         // The row loops, one source compiled three times: any x86-64, AVX2 + FMA, AVX-512.
@@ -45,10 +46,10 @@ let package = Package(
         // standard library's helpers and specialisations), SwiftPM links objects in module-name order,
         // and "...Baseline" sorts before "...Fast...", so those shared copies are the baseline's — the
         // AVX-512 copy of a helper once crashed a CPU without AVX. Tests/dispatch checks the order.
-        .target(name: "LossKitRowMathBaseline", dependencies: ["LossKitRowMath", "CLossKitFMA"], swiftSettings: kernelFlags),
-        .target(name: "LossKitRowMathFastAVX2", dependencies: ["LossKitRowMath", "CLossKitFMA"],
+        .target(name: "LossKitRowMathBaseline", dependencies: ["LossKitRowMath", "CLossKitLanes"], swiftSettings: kernelFlags),
+        .target(name: "LossKitRowMathFastAVX2", dependencies: ["LossKitRowMath", "CLossKitLanes"],
                 swiftSettings: kernelFlags + simdFlags(cpu: "haswell", level: "LOSSKIT_AVX2")),
-        .target(name: "LossKitRowMathFastAVX512", dependencies: ["LossKitRowMath", "CLossKitFMA"],
+        .target(name: "LossKitRowMathFastAVX512", dependencies: ["LossKitRowMath", "CLossKitLanes"],
                 swiftSettings: kernelFlags + simdFlags(cpu: "skylake-avx512", level: "LOSSKIT_AVX512")),
         // Pure Swift math: fused loss + gradient kernels, no C-ABI concerns.
         .target(

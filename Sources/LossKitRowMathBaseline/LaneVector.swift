@@ -2,7 +2,7 @@
 import Glibc
 #endif
 #if LOSSKIT_FMA
-import CLossKitFMA
+import CLossKitLanes
 #endif
 
 /// The lane-parallel operations the row loops and the vector exp need, as protocol requirements.
@@ -40,6 +40,12 @@ protocol LaneVector {
     /// inside larger loops (seen in the AVX-512 build: four xmm FMAs per vector instead of one zmm
     /// FMA); the fast builds call Clang's elementwise fma instead (fused_multiply_add.h).
     func multiplied(by b: Self, adding c: Self) -> Self
+    /// The first `lanes` (< scalarCount) values at p, the other lanes `fill`; nothing past them is
+    /// read. One masked load in the AVX-512 build, lane by lane in the others.
+    static func loadPartial(_ p: UnsafePointer<Scalar>, lanes: Int, fill: Scalar) -> Self
+    /// Stores the first `lanes` (< scalarCount) lanes at p and writes nothing else: one masked store
+    /// in the AVX-512 build, lane by lane in the others.
+    func storePartial(_ p: UnsafeMutablePointer<Scalar>, lanes: Int)
     subscript(lane: Int) -> Scalar { get set }
     static var scalarCount: Int { get }
 }
@@ -59,16 +65,28 @@ extension LaneVector {
     @inline(__always)
     static func load(_ p: UnsafePointer<Scalar>, _ j: Int, lanes: Int, fill: Scalar) -> Self {
         if lanes == scalarCount { return load(p, j) }
-        var v = Self(repeating: fill)
-        for k in 0..<lanes { v[k] = p[j + k] }
-        return v
+        return loadPartial(p + j, lanes: lanes, fill: fill)
     }
 
     /// Stores the first `lanes` lanes at p + j.
     @inline(__always)
     func store(_ p: UnsafeMutablePointer<Scalar>, _ j: Int, lanes: Int) {
         if lanes == Self.scalarCount { return store(p, j) }
-        for k in 0..<lanes { p[j + k] = self[k] }
+        storePartial(p + j, lanes: lanes)
+    }
+
+    /// `loadPartial` lane by lane: the builds without masked loads.
+    @inline(__always)
+    static func loadLaneByLane(_ p: UnsafePointer<Scalar>, lanes: Int, fill: Scalar) -> Self {
+        var v = Self(repeating: fill)
+        for k in 0..<lanes { v[k] = p[k] }
+        return v
+    }
+
+    /// `storePartial` lane by lane: the builds without masked stores.
+    @inline(__always)
+    func storeLaneByLane(_ p: UnsafeMutablePointer<Scalar>, lanes: Int) {
+        for k in 0..<lanes { p[k] = self[k] }
     }
 
     /// Stores the vector at p, out of line: lane-by-lane code after it reads memory, never the
@@ -100,6 +118,20 @@ extension LaneVector {
 }
 
 extension SIMD16: LaneVector where Scalar == Float {
+    @inline(__always) static func loadPartial(_ p: UnsafePointer<Float>, lanes: Int, fill: Float) -> Self {
+        #if LOSSKIT_AVX512
+        losskit_load_float_lanes(p, lanes, fill)
+        #else
+        loadLaneByLane(p, lanes: lanes, fill: fill)
+        #endif
+    }
+    @inline(__always) func storePartial(_ p: UnsafeMutablePointer<Float>, lanes: Int) {
+        #if LOSSKIT_AVX512
+        losskit_store_float_lanes(p, self, lanes)
+        #else
+        storeLaneByLane(p, lanes: lanes)
+        #endif
+    }
     @inline(__always) func multiplied(by b: Self, adding c: Self) -> Self {
         #if LOSSKIT_FMA
         losskit_fma_float(self, b, c)
@@ -115,6 +147,20 @@ extension SIMD16: LaneVector where Scalar == Float {
 }
 
 extension SIMD8: LaneVector where Scalar == Double {
+    @inline(__always) static func loadPartial(_ p: UnsafePointer<Double>, lanes: Int, fill: Double) -> Self {
+        #if LOSSKIT_AVX512
+        losskit_load_double_lanes(p, lanes, fill)
+        #else
+        loadLaneByLane(p, lanes: lanes, fill: fill)
+        #endif
+    }
+    @inline(__always) func storePartial(_ p: UnsafeMutablePointer<Double>, lanes: Int) {
+        #if LOSSKIT_AVX512
+        losskit_store_double_lanes(p, self, lanes)
+        #else
+        storeLaneByLane(p, lanes: lanes)
+        #endif
+    }
     @inline(__always) func multiplied(by b: Self, adding c: Self) -> Self {
         #if LOSSKIT_FMA
         losskit_fma_double(self, b, c)

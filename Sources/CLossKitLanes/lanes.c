@@ -1,0 +1,3 @@
+/* The helpers are all inline in include/; SwiftPM needs a source file per C target. */
+#include "avx512_lanes.h"
+#include "fused_multiply_add.h"
