@@ -37,3 +37,14 @@ extension RowLoss where Self: ColumnKernel {
         }
     }
 }
+
+/// The softmax-target losses also cut rows of many classes into segments (`WideRows`).
+extension SoftmaxTargetLoss {
+    public func evaluate(_ batch: AnyBatch, context: EvaluationContext) throws(LossError) {
+        let configured = context.progress.map { at(progress: $0) } ?? self
+        switch batch {
+        case .float32(let b): try LossEngine.evaluate(softmax: configured, b, nanPolicy: context.nanPolicy)
+        case .float64(let b): try LossEngine.evaluate(softmax: configured, b, nanPolicy: context.nanPolicy)
+        }
+    }
+}

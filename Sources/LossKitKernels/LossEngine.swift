@@ -23,9 +23,21 @@ public enum LossEngine {
         try evaluate(loss, batch, nanPolicy: nanPolicy, columns: onColumns ? loss : nil)
     }
 
-    private static func evaluate<L: RowLoss, K: ColumnKernel, T: KernelFloat>(_ loss: L, _ batch: Batch<T>,
-                                                                              nanPolicy: NaNPolicy,
-                                                                              columns: K?) throws(LossError) {
+    /// As `evaluate(columns:)`, with (N, C) rows of many classes cut into segments (`WideRows`) while
+    /// the loss is of the softmax-target form.
+    public static func evaluate<L: SoftmaxTargetLoss, T: KernelFloat>(softmax loss: L, _ batch: Batch<T>,
+                                                                      nanPolicy: NaNPolicy) throws(LossError) {
+        let onColumns = loss.runsOnColumns && batch.classes < ColumnKernelLimits.maxClasses
+        let wide = loss.isSoftmaxTarget && WideRows.applies(to: batch)
+        try evaluate(loss, batch, nanPolicy: nanPolicy, columns: onColumns ? loss : nil,
+                     wideRows: wide ? { WideRows.run(loss, batch, $0) } : nil)
+    }
+
+    /// `wideRows`, when given, runs class-index batches instead of the engine's rows and columns.
+    private static func evaluate<L: RowLoss, K: ColumnKernel, T: KernelFloat>(
+        _ loss: L, _ batch: Batch<T>, nanPolicy: NaNPolicy, columns: K?,
+        wideRows: ((ReductionScales<T>) -> Void)? = nil
+    ) throws(LossError) {
         try loss.check(classes: batch.classes)
         try BatchValidation.checkWeights(batch)
         try BatchValidation.checkDLoss(batch)
@@ -34,6 +46,7 @@ public enum LossEngine {
         switch batch.target {
         case .int32(let target):
             let denominator = try BatchValidation.checkIndices(batch, target)
+            if let wideRows { return wideRows(ReductionScales(batch, denominator: denominator)) }
             run(batch, denominator: denominator, rows: RowAccess(batch), parallel: loss.isThreadSafe,
                 columns: columns) { z, g, scale, row, _ in
                 let y = Int64(target[row])
@@ -42,6 +55,7 @@ public enum LossEngine {
             }
         case .int64(let target):
             let denominator = try BatchValidation.checkIndices(batch, target)
+            if let wideRows { return wideRows(ReductionScales(batch, denominator: denominator)) }
             run(batch, denominator: denominator, rows: RowAccess(batch), parallel: loss.isThreadSafe,
                 columns: columns) { z, g, scale, row, _ in
                 let y = target[row]
@@ -79,23 +93,10 @@ public enum LossEngine {
                                                              parallel: Bool, columns: K?, _ sample: SampleKernel<T>) {
         let samples = batch.samples, classes = batch.classes
         let reduction = batch.reduction
-        let upstream = batch.dloss.map { Double($0[0]) } ?? 1
-        // The gradient scale of every sample for mean and sum; `none` takes dloss per sample.
-        let sharedScale: Double = switch reduction {
-        case .mean: denominator > 0 ? upstream / denominator : 0
-        case .sum: upstream
-        case .none: 0
-        }
-        @inline(__always) func scale(_ row: Int) -> T {
-            T(reduction == .none ? (batch.dloss.map { Double($0[row]) } ?? 1) : sharedScale)
-        }
-        /// `scale` of the `count` samples from `row`, into `out`, the reduction looked at once.
+        let reductionScales = ReductionScales(batch, denominator: denominator)
+        @inline(__always) func scale(_ row: Int) -> T { reductionScales.scale(row) }
         @inline(__always) func scales(_ row: Int, count: Int, into out: UnsafeMutablePointer<T>) {
-            if reduction == .none, let dloss = batch.dloss {
-                out.update(from: dloss + row, count: count)
-            } else {
-                out.update(repeating: T(reduction == .none ? 1 : sharedScale), count: count)
-            }
+            reductionScales.scales(row, count: count, into: out)
         }
         let layout = columns == nil ? nil : ColumnLayout(batch, width: T.columnWidth)
         let plan = Threading.plan(rows: samples, rowCost: classes, multipleOf: layout?.width ?? 1)
@@ -167,10 +168,9 @@ public enum LossEngine {
                 }
                 partials[chunk] = if let layout { layout.withScratch { runRows($0) } } else { runRows(nil) }
             }
-            guard reduction != .none else { return }
             var total: Double = 0
             for chunk in 0..<plan.chunks { total += partials[chunk] }
-            batch.loss[0] = T(reduction == .mean ? (denominator > 0 ? total / denominator : 0) : total)
+            reductionScales.finish(total: total)
         }
     }
 }

@@ -56,9 +56,15 @@ extension ClassIndexLoss {
     @inline(__always)
     func weightedRow<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target: Int, weight: UnsafePointer<T>?,
                                      grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
+        weighted(target: target, weight, scale: scale) { row(z, classes: classes, target: target, grad: grad, scale: $0) }
+    }
+
+    /// w_y·L of an unweighted kernel `body(scale·w_y)`, which returns L and scales its gradient by its
+    /// argument.
+    @inline(__always)
+    func weighted<T: KernelFloat>(target: Int, _ weight: UnsafePointer<T>?, scale: T, _ body: (T) -> Double) -> Double {
         let w = weight?[target] ?? 1
-        let loss = row(z, classes: classes, target: target, grad: grad, scale: scale * w)
-        return weightedLoss(loss, Double(w))
+        return weightedLoss(body(scale * w), Double(w))
     }
 
     /// Never called: the engine refuses probability targets when `acceptsProbabilities` is false.
