@@ -252,7 +252,7 @@ extension RowKernels {
             let x = V.load(z, j + k, lanes: lanes, fill: -.infinity)
             even = even.replacing(with: x, where: x .> even)
         }
-        return largestLane(even.replacing(with: odd, where: odd .> even))
+        return even.replacing(with: odd, where: odd .> even).largestLane
     }
 
     /// max_j (z_j + b_j) (logit_adjusted), with two running maxima as `rowMax` (one made the compare
@@ -273,14 +273,7 @@ extension RowKernels {
             let x = V.load(z, j + k, lanes: lanes, fill: -.infinity) + V.load(bias, j + k, lanes: lanes, fill: 0)
             even = even.replacing(with: x, where: x .> even)
         }
-        return largestLane(even.replacing(with: odd, where: odd .> even))
-    }
-
-    @inline(__always)
-    static func largestLane<V: LaneVector>(_ v: V) -> V.Scalar {
-        var result = -V.Scalar.infinity
-        for lane in 0..<V.scalarCount where v[lane] > result { result = v[lane] }
-        return result
+        return even.replacing(with: odd, where: odd .> even).largestLane
     }
 
     // Σ_j e_j with e_j = exp(z_j + b_j - shift); out_j = e_j when asked. Lanes past the row's end

@@ -39,7 +39,7 @@ func vexp(_ x: SIMD16<Float>) -> SIMD16<Float> {
     typealias V = SIMD16<Float>
     let (y, n, nf) = vexpReduced(x.replacing(with: 89, where: x .> 89))
     #if LOSSKIT_AVX512
-    return losskit_scale_float(y, nf)
+    return losskit_avx512_scale_float(y, nf)
     #else
     let n1 = n &>> 1
     let n2 = n &- n1
@@ -58,7 +58,7 @@ func vexpShifted(_ x: SIMD16<Float>) -> SIMD16<Float> {
     typealias V = SIMD16<Float>
     let (y, n, nf) = vexpReduced(x)
     #if LOSSKIT_AVX512
-    return losskit_scale_float(y, nf)
+    return losskit_avx512_scale_float(y, nf)
     #else
     let s1 = unsafeBitCast((n &+ (127 + 32)) &<< 23, to: V.self)
     return y * s1 * V(repeating: 0x1p-32)
@@ -100,7 +100,7 @@ func vexp(_ x: SIMD8<Double>) -> SIMD8<Double> {
     typealias V = SIMD8<Double>
     let (y, n, nf) = vexpReduced(x.replacing(with: 710, where: x .> 710))
     #if LOSSKIT_AVX512
-    return losskit_scale_double(y, nf)
+    return losskit_avx512_scale_double(y, nf)
     #else
     let n1 = n &>> 1
     let n2 = n &- n1
@@ -117,7 +117,7 @@ func vexpShifted(_ x: SIMD8<Double>) -> SIMD8<Double> {
     typealias V = SIMD8<Double>
     let (y, n, nf) = vexpReduced(x)
     #if LOSSKIT_AVX512
-    return losskit_scale_double(y, nf)
+    return losskit_avx512_scale_double(y, nf)
     #else
     let s1 = unsafeBitCast((n &+ (1023 + 64)) &<< 52, to: V.self)
     return y * s1 * V(repeating: 0x1p-64)

@@ -13,33 +13,33 @@
 
 /** x·2^n in every lane, rounded once (subnormal results included, overflow to inf), for integral n:
  * vscalefps, one instruction for what is otherwise two exponent-field multiplies. */
-LOSSKIT_AVX512_INLINE losskit_float_lanes losskit_scale_float(losskit_float_lanes x, losskit_float_lanes n) {
+LOSSKIT_AVX512_INLINE losskit_float_lanes losskit_avx512_scale_float(losskit_float_lanes x, losskit_float_lanes n) {
     return (losskit_float_lanes)_mm512_scalef_ps((__m512)x, (__m512)n);
 }
 
 /** x·2^n in every lane, rounded once, for integral n (vscalefpd). */
-LOSSKIT_AVX512_INLINE losskit_double_lanes losskit_scale_double(losskit_double_lanes x, losskit_double_lanes n) {
+LOSSKIT_AVX512_INLINE losskit_double_lanes losskit_avx512_scale_double(losskit_double_lanes x, losskit_double_lanes n) {
     return (losskit_double_lanes)_mm512_scalef_pd((__m512d)x, (__m512d)n);
 }
 
 /** The first `lanes` (0...16) floats at p, the other lanes set to `fill`: one masked load, which
  * reads nothing past those lanes (no fault at the end of a buffer). */
-LOSSKIT_AVX512_INLINE losskit_float_lanes losskit_load_float_lanes(const float *p, long lanes, float fill) {
+LOSSKIT_AVX512_INLINE losskit_float_lanes losskit_avx512_load_float_lanes(const float *p, long lanes, float fill) {
     return (losskit_float_lanes)_mm512_mask_loadu_ps(_mm512_set1_ps(fill), (__mmask16)((1u << lanes) - 1), p);
 }
 
 /** The first `lanes` (0...8) doubles at p, the other lanes set to `fill`. */
-LOSSKIT_AVX512_INLINE losskit_double_lanes losskit_load_double_lanes(const double *p, long lanes, double fill) {
+LOSSKIT_AVX512_INLINE losskit_double_lanes losskit_avx512_load_double_lanes(const double *p, long lanes, double fill) {
     return (losskit_double_lanes)_mm512_mask_loadu_pd(_mm512_set1_pd(fill), (__mmask8)((1u << lanes) - 1), p);
 }
 
 /** Stores the first `lanes` (0...16) lanes of x at p, writing nothing else. */
-LOSSKIT_AVX512_INLINE void losskit_store_float_lanes(float *p, losskit_float_lanes x, long lanes) {
+LOSSKIT_AVX512_INLINE void losskit_avx512_store_float_lanes(float *p, losskit_float_lanes x, long lanes) {
     _mm512_mask_storeu_ps(p, (__mmask16)((1u << lanes) - 1), (__m512)x);
 }
 
 /** Stores the first `lanes` (0...8) lanes of x at p, writing nothing else. */
-LOSSKIT_AVX512_INLINE void losskit_store_double_lanes(double *p, losskit_double_lanes x, long lanes) {
+LOSSKIT_AVX512_INLINE void losskit_avx512_store_double_lanes(double *p, losskit_double_lanes x, long lanes) {
     _mm512_mask_storeu_pd(p, (__mmask8)((1u << lanes) - 1), (__m512d)x);
 }
 
