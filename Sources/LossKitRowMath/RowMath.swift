@@ -235,6 +235,8 @@ public protocol RowMath: SendableMetatype {
     /// which would call libm once per sample. out may be x.
     static func exp(_ x: UnsafePointer<Double>, _ n: Int, into out: UnsafeMutablePointer<Double>)
     static func expm1(_ x: UnsafePointer<Double>, _ n: Int, into out: UnsafeMutablePointer<Double>)
+    /// out[k] = log x[k] for k < n, in vector lanes (≤ 2 ulp; 0 → -inf, x < 0 → NaN); out may be x.
+    static func log(_ x: UnsafePointer<Double>, _ n: Int, into out: UnsafeMutablePointer<Double>)
 
     /// e^x and log x lane by lane, ≤ 2 ulp over the whole range (the building blocks, exposed for
     /// their accuracy tests).

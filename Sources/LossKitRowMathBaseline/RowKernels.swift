@@ -226,6 +226,9 @@ public enum RowKernels: RowMath {
     public static func expm1(_ x: UnsafePointer<Double>, _ n: Int, into out: UnsafeMutablePointer<Double>) {
         mapLanes(x, n, into: out) { vexpm1($0) }
     }
+    public static func log(_ x: UnsafePointer<Double>, _ n: Int, into out: UnsafeMutablePointer<Double>) {
+        mapLanes(x, n, into: out) { vlog($0) }
+    }
     public static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> { vexp(x) }
     public static func exp(_ x: SIMD8<Double>) -> SIMD8<Double> { vexp(x) }
     public static func expShifted(_ x: SIMD16<Float>) -> SIMD16<Float> { vexpShifted(x) }
