@@ -4,7 +4,7 @@
     python3 benchmarks/run.py [--quick] [--out DIR] [--library PATH]
 
 For every case (loss, shape, dtype) it times, interleaved in the same rounds:
-  - losskit: ``losskit.loss_and_grad(name, logits, target, out=grad)`` (loss and gradient in one
+  - losskit: ``losskit.Loss(name, **params)(logits, target, out=grad)`` (loss and gradient in one
     call, the gradient written into a preallocated buffer), at each thread count;
   - torch: the loss in PyTorch (``F.cross_entropy`` for cross_entropy, a pure-torch autograd version
     written from the formulas for the others, see torch_losses.py) followed by
@@ -172,7 +172,9 @@ class Case:
         self.copy_np = np.zeros_like(self.logits)
         self.copy_pt = np.zeros_like(self.logits)
         params = params_for(loss, classes)
-        self.lk_params = dict(params, nan_policy=nan_policy)
+        # One loss object per case, made before timing, as a training loop holds one: its parameters
+        # (logit_adjusted's priors, one per class) are set once, not at every call.
+        self.lk_loss = losskit.Loss(loss, **dict(params, nan_policy=nan_policy))
         torch_dtype = getattr(torch, dtype)
         self.pt_params = {k: torch.as_tensor(v, dtype=torch_dtype) if isinstance(v, np.ndarray) else v
                           for k, v in params.items()}
@@ -191,7 +193,7 @@ class Case:
         self.contestants[("copy", 1)] = (lambda: None, self.call_copy)
 
     def call_losskit(self):
-        return self.losskit.loss_and_grad(self.loss, self.logits, self.target, out=self.grad, **self.lk_params)
+        return self.lk_loss(self.logits, self.target, out=self.grad)
 
     def call_torch(self):
         loss = self.reference(self.x, self.y, **self.pt_params)
