@@ -92,12 +92,7 @@ public enum LossEngine {
     private static func run<T: KernelFloat, K: ColumnKernel>(_ batch: Batch<T>, denominator: Double, rows: RowAccess<T>,
                                                              parallel: Bool, columns: K?, _ sample: SampleKernel<T>) {
         let samples = batch.samples, classes = batch.classes
-        let reduction = batch.reduction
-        let reductionScales = ReductionScales(batch, denominator: denominator)
-        @inline(__always) func scale(_ row: Int) -> T { reductionScales.scale(row) }
-        @inline(__always) func scales(_ row: Int, count: Int, into out: UnsafeMutablePointer<T>) {
-            reductionScales.scales(row, count: count, into: out)
-        }
+        let reduction = ReductionScales(batch, denominator: denominator)
         let layout = columns == nil ? nil : ColumnLayout(batch, width: T.columnWidth)
         let plan = Threading.plan(rows: samples, rowCost: classes, multipleOf: layout?.width ?? 1)
 
@@ -109,12 +104,12 @@ public enum LossEngine {
                 @inline(__always) func runRows(_ columnScratch: ColumnLayout<T>.Scratch?) -> Double {
                     var total: Double = 0
                     @inline(__always) func record(_ row: Int, _ sampleLoss: Double) {
-                        if reduction == .none { batch.loss[row] = T(sampleLoss) } else { total += sampleLoss }
+                        if reduction.isPerSample { batch.loss[row] = T(sampleLoss) } else { total += sampleLoss }
                     }
                     // A tile's losses, added in the same order through a local: `total` is captured, so
                     // it lives in memory, and adding to it sample by sample waited on a store each time.
                     @inline(__always) func recordTile(_ row: Int, _ count: Int, _ losses: UnsafePointer<Double>) {
-                        if reduction == .none {
+                        if reduction.isPerSample {
                             for k in 0..<count { batch.loss[row + k] = T(losses[k]) }
                         } else {
                             var sum = total
@@ -131,7 +126,7 @@ public enum LossEngine {
                                     let (z, g, stride) = layout.load(row, count: count, logits: batch.logits,
                                                                      grad: batch.grad, cs)
                                     batch.classIndices(from: row, count: count, into: cs.targets)
-                                    scales(row, count: count, into: cs.scales)
+                                    reduction.scales(row, count: count, into: cs.scales)
                                     columns.columns(z, g, stride: stride, classes: classes, samples: count,
                                                     weight: batch.weight, targets: cs.targets, scales: cs.scales,
                                                     losses: cs.losses, work: cs.work, doubles: cs.doubles)
@@ -147,7 +142,7 @@ public enum LossEngine {
                                 let g = rows.gradientTile(scratch: scratch)
                                 for k in 0..<tile {
                                     let zk = z + k * classes, gk = g.map { $0 + k * classes }
-                                    let value = sample(zk, gk, scale(row + k), row + k, scratch)
+                                    let value = sample(zk, gk, reduction.scale(row + k), row + k, scratch)
                                     if value == nil { zeroRow(gk, classes) }
                                     record(row + k, value ?? 0)
                                 }
@@ -157,7 +152,7 @@ public enum LossEngine {
                             }
                             let z = rows.gather(row, into: scratch)
                             let g = rows.gradientRow(row, scratch: scratch)
-                            let value = sample(z, g, scale(row), row, scratch)
+                            let value = sample(z, g, reduction.scale(row), row, scratch)
                             if value == nil { zeroRow(g, classes) }
                             rows.scatter(row, from: g)
                             record(row, value ?? 0)
@@ -170,7 +165,7 @@ public enum LossEngine {
             }
             var total: Double = 0
             for chunk in 0..<plan.chunks { total += partials[chunk] }
-            reductionScales.finish(total: total)
+            reduction.finish(total: total)
         }
     }
 }

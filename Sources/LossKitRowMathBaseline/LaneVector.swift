@@ -101,7 +101,6 @@ extension LaneVector {
     @inline(never)
     func spill(to p: UnsafeMutablePointer<Scalar>) { store(p, 0) }
 
-
     /// Runs `body(j, lanes)` over a row of n values a vector at a time: whole vectors (lanes =
     /// scalarCount), then one partial vector for the rest (a row never has a scalar tail).
     @inline(__always)
