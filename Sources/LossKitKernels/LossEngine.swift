@@ -23,20 +23,24 @@ public enum LossEngine {
         try evaluate(loss, batch, nanPolicy: nanPolicy, columns: onColumns ? loss : nil)
     }
 
-    /// As `evaluate(columns:)`, with (N, C) rows of many classes cut into segments (`WideRows`) while
-    /// the loss is of the softmax-target form.
+    /// As `evaluate(columns:)`, while the loss is of the softmax-target form with (N, C) rows of many
+    /// classes cut into segments (`WideRows`) and rows of a moderate number taken a tile at a time
+    /// (`RowTiles`).
     public static func evaluate<L: SoftmaxTargetLoss, T: KernelFloat>(softmax loss: L, _ batch: Batch<T>,
                                                                       nanPolicy: NaNPolicy) throws(LossError) {
         let onColumns = loss.runsOnColumns && batch.classes < ColumnKernelLimits.maxClasses
-        let wide = loss.isSoftmaxTarget && WideRows.applies(to: batch)
-        try evaluate(loss, batch, nanPolicy: nanPolicy, columns: onColumns ? loss : nil,
-                     wideRows: wide ? { WideRows.run(loss, batch, $0) } : nil)
+        let runner: ((ReductionScales<T>) -> Void)? =
+            if !loss.isSoftmaxTarget { nil }
+            else if WideRows.applies(to: batch) { { WideRows.run(loss, batch, $0) } }
+            else if RowTiles.applies(to: batch) { { RowTiles.run(loss, batch, $0) } }
+            else { nil }
+        try evaluate(loss, batch, nanPolicy: nanPolicy, columns: onColumns ? loss : nil, classIndexRunner: runner)
     }
 
-    /// `wideRows`, when given, runs class-index batches instead of the engine's rows and columns.
+    /// `classIndexRunner`, when given, runs class-index batches instead of the engine's rows and columns.
     private static func evaluate<L: RowLoss, K: ColumnKernel, T: KernelFloat>(
         _ loss: L, _ batch: Batch<T>, nanPolicy: NaNPolicy, columns: K?,
-        wideRows: ((ReductionScales<T>) -> Void)? = nil
+        classIndexRunner: ((ReductionScales<T>) -> Void)? = nil
     ) throws(LossError) {
         try loss.check(classes: batch.classes)
         try BatchValidation.checkWeights(batch)
@@ -46,7 +50,7 @@ public enum LossEngine {
         switch batch.target {
         case .int32(let target):
             let denominator = try BatchValidation.checkIndices(batch, target)
-            if let wideRows { return wideRows(ReductionScales(batch, denominator: denominator)) }
+            if let classIndexRunner { return classIndexRunner(ReductionScales(batch, denominator: denominator)) }
             run(batch, denominator: denominator, rows: RowAccess(batch), parallel: loss.isThreadSafe,
                 columns: columns) { z, g, scale, row, _ in
                 let y = Int64(target[row])
@@ -55,7 +59,7 @@ public enum LossEngine {
             }
         case .int64(let target):
             let denominator = try BatchValidation.checkIndices(batch, target)
-            if let wideRows { return wideRows(ReductionScales(batch, denominator: denominator)) }
+            if let classIndexRunner { return classIndexRunner(ReductionScales(batch, denominator: denominator)) }
             run(batch, denominator: denominator, rows: RowAccess(batch), parallel: loss.isThreadSafe,
                 columns: columns) { z, g, scale, row, _ in
                 let y = target[row]

@@ -1,0 +1,141 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Contiguous (N, C) rows of a moderate number of classes for the softmax-target losses
+/// (`SoftmaxTargetLoss`), `tileRows` rows at a time. One row of 100 classes is a few hundred
+/// instructions whose steps wait on each other (max, Σ exp, its log, the sample's rule, a division,
+/// the scaling); taken row by row, each row's chain ran alone, and a row cost twice per element what
+/// a row of 1000 classes costs. Here each step runs for the whole tile before the next:
+///
+///   Step 1, each row r: m_r = max_j (z_j + b_j), a_y = z_y + b_y (read before g may write over z),
+///     e_j = exp(z_j + b_j - m_r) left in g, S_r = Σ_j e_j (RowMath's row loops, as the row kernel).
+///   Step 2, the tile at once: log S_r.
+///   Step 3, each row r: lse = m_r + log S_r, the sample's rule (`SoftmaxTargetLoss.sample`), then
+///     g_j = e_j·scale·pScale/S_r and g_y = scale·(pScale·p_y - targetScale), as the row kernel.
+/// Each row's arithmetic is the row kernel's, whichever tile holds it; the chunks are the engine's
+/// and the losses are summed in row order, so the results do not depend on the thread count.
+enum RowTiles {
+    /// Batches of contiguous rows with classes in this range run here: below it a tile of rows is
+    /// transposed into columns (`ColumnLayout`); above it a row's own chain is long enough to hide
+    /// its latencies.
+    static let classes = ColumnLayout<Float>.transposeBelow..<1024
+    /// Rows per tile.
+    static let tileRows = 16
+
+    /// Whether `batch` runs here: contiguous (N, C) rows with C in `classes`.
+    static func applies<T>(to batch: Batch<T>) -> Bool {
+        batch.inner == 1 && classes.contains(batch.classes)
+    }
+
+    /// Runs `loss` over a batch of class-index targets that `applies(to:)` (validated by the caller).
+    static func run<L: SoftmaxTargetLoss, T: KernelFloat>(_ loss: L, _ batch: Batch<T>, _ reduction: ReductionScales<T>) {
+        let rows = batch.samples
+        let plan = Threading.plan(rows: rows, rowCost: batch.classes)
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: max(1, plan.chunks)) { partials in
+            loss.withBias { (bias: UnsafePointer<T>?) in
+                Threading.forEachChunk(plan.chunks, parallel: loss.isThreadSafe) { chunk in
+                    let range = plan.rows(of: chunk, total: rows)
+                    partials[chunk] = withScratch(T.self) { scratch in
+                        var total: Double = 0
+                        for first in stride(from: range.lowerBound, to: range.upperBound, by: tileRows) {
+                            let count = min(tileRows, range.upperBound - first)
+                            tile(loss, batch, reduction, bias: bias, first: first, count: count, scratch)
+                            if reduction.isPerSample {
+                                for k in 0..<count { batch.loss[first + k] = T(scratch.losses[k]) }
+                            } else {
+                                for k in 0..<count { total += scratch.losses[k] }
+                            }
+                        }
+                        return total
+                    }
+                }
+            }
+            var total: Double = 0
+            for chunk in 0..<plan.chunks { total += partials[chunk] }
+            reduction.finish(total: total)
+        }
+    }
+
+    /// Working space of one tile: per row its target (-1: ignored), gradient scale, max, Σ exp, a_y,
+    /// log Σ, transformed a_y - lse (`SoftmaxTargetLoss.sampleTransform`) and weighted loss.
+    struct Scratch<T: KernelFloat> {
+        let targets: UnsafeMutablePointer<Int>
+        let scales: UnsafeMutablePointer<T>
+        let rowMax: UnsafeMutablePointer<T>
+        let sums: UnsafeMutablePointer<Double>
+        let targetLogits: UnsafeMutablePointer<Double>
+        let logSums: UnsafeMutablePointer<Double>
+        let transformed: UnsafeMutablePointer<Double>
+        let losses: UnsafeMutablePointer<Double>
+    }
+
+    @inline(__always)
+    static func withScratch<T: KernelFloat, R>(_: T.Type, _ body: (Scratch<T>) -> R) -> R {
+        let n = tileRows
+        return withUnsafeTemporaryAllocation(of: Int.self, capacity: n) { targets in
+            withUnsafeTemporaryAllocation(of: T.self, capacity: 2 * n) { values in
+                withUnsafeTemporaryAllocation(of: Double.self, capacity: 5 * n) { doubles in
+                    let v = values.baseAddress!, d = doubles.baseAddress!
+                    return body(Scratch(targets: targets.baseAddress!, scales: v, rowMax: v + n, sums: d,
+                                        targetLogits: d + n, logSums: d + 2 * n, transformed: d + 3 * n,
+                                        losses: d + 4 * n))
+                }
+            }
+        }
+    }
+
+    /// The three steps over rows first..<first + count; each row's weighted loss goes to
+    /// `scratch.losses[k]` (0 for an ignored row, whose gradient is 0).
+    @inline(__always)
+    private static func tile<L: SoftmaxTargetLoss, T: KernelFloat>(
+        _ loss: L, _ batch: Batch<T>, _ reduction: ReductionScales<T>, bias: UnsafePointer<T>?, first: Int, count: Int,
+        _ scratch: Scratch<T>
+    ) {
+        let classes = batch.classes, targets = scratch.targets
+        batch.classIndices(from: first, count: count, into: targets)
+        reduction.scales(first, count: count, into: scratch.scales)
+        for k in 0..<count {
+            let z = batch.logits + (first + k) * classes, y = targets[k]
+            guard y >= 0 else {
+                zeroRow(batch.grad.map { $0 + (first + k) * classes }, classes)
+                scratch.sums[k] = 1  // a log to take, never used
+                continue
+            }
+            let max = T.rowMax(z, bias: bias, classes)
+            scratch.targetLogits[k] = Double(z[y]) + (bias.map { Double($0[y]) } ?? 0)
+            let lse = VectorRow.logSumExp(z, classes, bias: bias, max: max, storingInto: batch.grad.map { $0 + (first + k) * classes })
+            scratch.rowMax[k] = lse.max
+            scratch.sums[k] = lse.sum
+        }
+        SIMDDispatch.rowMath.log(scratch.sums, count, into: scratch.logSums)
+        let transform = loss.sampleTransform
+        if transform != .none {  // a_y - lse of every row (unused for ignored and masked ones), transformed
+            for k in 0..<count { scratch.transformed[k] = scratch.targetLogits[k] - (Double(scratch.rowMax[k]) + scratch.logSums[k]) }
+            transform.apply(scratch.transformed, count, into: scratch.transformed)
+        }
+        for k in 0..<count {
+            let y = targets[k], grad = batch.grad.map { $0 + (first + k) * classes }
+            guard y >= 0 else {
+                scratch.losses[k] = 0
+                continue
+            }
+            let w = batch.weight?[y] ?? 1, scale = scratch.scales[k] * w
+            let lse = OnlineLogSumExp(max: scratch.rowMax[k], sum: scratch.sums[k])
+            guard lse.hasFiniteInput else {
+                zeroRow(grad, classes)
+                scratch.losses[k] = weightedLoss(loss.maskedSampleLoss(), Double(w))
+                continue
+            }
+            let value = Double(lse.max) + scratch.logSums[k], targetLogit = scratch.targetLogits[k]
+            let terms = loss.sample(lse: value, targetLogit: targetLogit,
+                                    transformed: transform == .none ? 0 : scratch.transformed[k])
+            if let grad {
+                let py = Double(grad[y]) / lse.sum
+                VectorRow.finishSoftmax(grad, classes, lse, scale: Double(scale) * terms.pScale)
+                grad[y] = T(Double(scale) * (terms.pScale * py - terms.targetScale))
+            }
+            scratch.losses[k] = weightedLoss(terms.loss, Double(w))
+        }
+    }
+}
