@@ -41,6 +41,7 @@ SHAPES = {
     "32x128000": (32, 128000),
     "65536x10": (65536, 10),
     "8x21x128x128": (8, 21, 128, 128),
+    "40960x100": (40960, 100),  # not among the issue's shapes: a classifier of 100 classes (CIFAR-100's)
 }
 LOSSES = [
     "cross_entropy", "expectation", "ce_expectation_mix", "squentropy", "square", "hem",
