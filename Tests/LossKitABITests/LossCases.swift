@@ -222,6 +222,22 @@ func evaluateBatch(_ spec: BatchSpec, _ lossCase: LossCase, _ handle: LossHandle
     return Computed(status: status, loss: prepared.lossValues, grad: spec.computeGrad ? prepared.gradValues : [])
 }
 
+/// Evaluates `spec` on 1, 2 and 3 threads and checks that loss and gradient are the same bits; the
+/// thread limit is restored to 0.
+func assertThreadCountsAgree(_ spec: BatchSpec, _ lossCase: LossCase, file: StaticString = #filePath, line: UInt = #line) {
+    defer { XCTAssertEqual(lk_set_num_threads(0), LK_OK, file: file, line: line) }
+    let handle = lossCase.makeHandle()
+    var results: [Computed] = []
+    for threads: Int32 in [1, 2, 3] {
+        XCTAssertEqual(lk_set_num_threads(threads), LK_OK, file: file, line: line)
+        results.append(evaluateBatch(spec, lossCase, handle))
+    }
+    for (i, r) in results.enumerated().dropFirst() {
+        assertBitIdentical(r.loss, results[0].loss, "\(lossCase) loss, run \(i) vs 1 thread", file: file, line: line)
+        assertBitIdentical(r.grad, results[0].grad, "\(lossCase) grad, run \(i) vs 1 thread", file: file, line: line)
+    }
+}
+
 /// Central finite differences (float64) of Σ_s dloss_s·loss_s (none) or dloss·loss (mean, sum), the
 /// scalar whose gradient the library writes, each loss evaluated by the library with the gradient off.
 /// Non-finite logits get NaN (nothing to differentiate).

@@ -87,23 +87,13 @@ final class RowTileTests: XCTestCase {
     }
 
     func testThreadCountDoesNotChangeResults() {
-        defer { XCTAssertEqual(lk_set_num_threads(0), LK_OK) }
         var rng = SeededRandom(seed: 8_001)
         for lossCase in softmaxTargetLosses(100) {
             // Enough rows for the engine's plan to make several chunks.
             var spec = makeSpec(&rng, lossCase, shape: [2_003, 100], reduction: LK_REDUCTION_MEAN,
                                 SpecOptions(floatKind: .float32, weighted: true, ignoredFraction: 0.3, masked: true))
             spec.logits[spec.element(sample: 1_000, cls: 3)] = -.infinity
-            let handle = lossCase.makeHandle()
-            var results: [Computed] = []
-            for threads: Int32 in [1, 2, 3] {
-                XCTAssertEqual(lk_set_num_threads(threads), LK_OK)
-                results.append(evaluateBatch(spec, lossCase, handle))
-            }
-            for (i, r) in results.enumerated().dropFirst() {
-                assertBitIdentical(r.loss, results[0].loss, "\(lossCase) loss, run \(i) vs 1 thread")
-                assertBitIdentical(r.grad, results[0].grad, "\(lossCase) grad, run \(i) vs 1 thread")
-            }
+            assertThreadCountsAgree(spec, lossCase)
         }
     }
 

@@ -90,21 +90,11 @@ final class WideRowTests: XCTestCase {
     }
 
     func testThreadCountDoesNotChangeResults() {
-        defer { XCTAssertEqual(lk_set_num_threads(0), LK_OK) }
         var rng = SeededRandom(seed: 7_001)
         for lossCase in softmaxTargetLosses {
             let spec = wideSpec(&rng, lossCase, rows: 3, reduction: LK_REDUCTION_MEAN,
                                 SpecOptions(floatKind: .float32, weighted: true, ignoredFraction: 0.3, masked: true))
-            let handle = lossCase.makeHandle()
-            var results: [Computed] = []
-            for threads: Int32 in [1, 2, 3] {
-                XCTAssertEqual(lk_set_num_threads(threads), LK_OK)
-                results.append(evaluateBatch(spec, lossCase, handle))
-            }
-            for (i, r) in results.enumerated().dropFirst() {
-                assertBitIdentical(r.loss, results[0].loss, "\(lossCase) loss, run \(i) vs 1 thread")
-                assertBitIdentical(r.grad, results[0].grad, "\(lossCase) grad, run \(i) vs 1 thread")
-            }
+            assertThreadCountsAgree(spec, lossCase)
         }
     }
 
