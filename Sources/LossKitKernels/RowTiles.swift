@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Contiguous (N, C) rows of a moderate number of classes for the softmax-target losses
 /// (`SoftmaxTargetLoss`), `tileRows` rows at a time. One row of 100 classes is a few hundred
 /// instructions whose steps wait on each other (max, Σ exp, its log, the sample's rule, a division,
@@ -10,11 +6,14 @@ import Glibc
 ///
 ///   Step 1, each row r: m_r = max_j (z_j + b_j), a_y = z_y + b_y (read before g may write over z),
 ///     e_j = exp(z_j + b_j - m_r) left in g, S_r = Σ_j e_j (RowMath's row loops, as the row kernel).
-///   Step 2, the tile at once: log S_r.
+///   Step 2, the tile at once, in vector lanes: log S_r, and the sample transform of a_y - lse
+///     (`SoftmaxTargetLoss.sampleTransform`: focal's and the expectation's exp) where there is one.
 ///   Step 3, each row r: lse = m_r + log S_r, the sample's rule (`SoftmaxTargetLoss.sample`), then
 ///     g_j = e_j·scale·pScale/S_r and g_y = scale·(pScale·p_y - targetScale), as the row kernel.
-/// Each row's arithmetic is the row kernel's, whichever tile holds it; the chunks are the engine's
-/// and the losses are summed in row order, so the results do not depend on the thread count.
+/// Each row's arithmetic is the row kernel's but for step 2 (the vector log is within 0.81 ulp of
+/// libm's, which the row kernel calls), and it does not depend on which tile holds the row; the
+/// chunks are the engine's and the losses are summed in row order, so the results do not depend on
+/// the thread count either.
 enum RowTiles {
     /// Batches of contiguous rows with classes in this range run here: below it a tile of rows is
     /// transposed into columns (`ColumnLayout`); above it a row's own chain is long enough to hide
@@ -93,18 +92,22 @@ enum RowTiles {
         _ scratch: Scratch<T>
     ) {
         let classes = batch.classes, targets = scratch.targets
+        /// Row k of the tile: its logits and its gradient.
+        @inline(__always) func row(_ k: Int) -> (UnsafePointer<T>, UnsafeMutablePointer<T>?) {
+            (batch.logits + (first + k) * classes, batch.grad.map { $0 + (first + k) * classes })
+        }
         batch.classIndices(from: first, count: count, into: targets)
         reduction.scales(first, count: count, into: scratch.scales)
         for k in 0..<count {
-            let z = batch.logits + (first + k) * classes, y = targets[k]
+            let (z, grad) = row(k), y = targets[k]
             guard y >= 0 else {
-                zeroRow(batch.grad.map { $0 + (first + k) * classes }, classes)
+                zeroRow(grad, classes)
                 scratch.sums[k] = 1  // a log to take, never used
                 continue
             }
             let max = T.rowMax(z, bias: bias, classes)
             scratch.targetLogits[k] = Double(z[y]) + (bias.map { Double($0[y]) } ?? 0)
-            let lse = VectorRow.logSumExp(z, classes, bias: bias, max: max, storingInto: batch.grad.map { $0 + (first + k) * classes })
+            let lse = VectorRow.logSumExp(z, classes, bias: bias, max: max, storingInto: grad)
             scratch.rowMax[k] = lse.max
             scratch.sums[k] = lse.sum
         }
@@ -115,7 +118,7 @@ enum RowTiles {
             transform.apply(scratch.transformed, count, into: scratch.transformed)
         }
         for k in 0..<count {
-            let y = targets[k], grad = batch.grad.map { $0 + (first + k) * classes }
+            let y = targets[k], grad = row(k).1
             guard y >= 0 else {
                 scratch.losses[k] = 0
                 continue
