@@ -42,10 +42,11 @@ swift_tests() {  # swift test ARGS..., failing also when no test ran
 # The ABI tests in debug (on the fastest build of the row kernels this CPU has); the vector-math
 # accuracy sweeps in release (minutes in debug), for every build this CPU runs.
 run_group "swift" swift_tests --skip LossKitKernelsTests
-# The kernels' other builds on the tests that reach every kernel path (rows, columns, 16-bit, edges).
+# The kernels' other builds on the tests that reach every kernel path (rows, columns, row tiles, 16-bit,
+# edges).
 for level in baseline avx2; do
     LOSSKIT_SIMD=$level run_group "swift-$level" swift_tests --skip-build \
-        --filter "CrossEntropyTests|ColumnKernelTests|DicePathTests|HalfPrecisionTests|LossEdgeCaseTests|NumericalRobustnessTests"
+        --filter "CrossEntropyTests|ColumnKernelTests|RowTileTests|DicePathTests|HalfPrecisionTests|LossEdgeCaseTests|NumericalRobustnessTests"
 done
 run_group "swift-vector-math" swift_tests -c release -Xswiftc -enable-testing --filter LossKitKernelsTests
 # Sanitizers, each in its own build folder, on the tests that drive bad inputs, edge cases and
