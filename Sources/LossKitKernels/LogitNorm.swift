@@ -24,12 +24,12 @@ public struct LogitNorm: ClassIndexLoss {
     // place gives the same bits, as squentropy's rows).
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
-        let zy = z[y]
+        let squares = T.rowSumSquares(z, classes)
+        let zy = z[y]  // after a pass has brought the row into cache (see SoftmaxTargetLoss.row)
         if zy == -.infinity {  // a masked target: infinite loss; the radial term would be inf·z
             zeroRow(grad, classes)
             return .infinity
         }
-        let squares = T.rowSumSquares(z, classes)
         let zMax = T.rowMax(z, bias: nil, classes)
         guard zMax > -.infinity || squares.isNaN else { zeroRow(grad, classes); return .infinity }
         let r = squares.squareRoot()

@@ -25,7 +25,8 @@ public struct SquareLoss: ClassIndexLoss {
     // j ≠ y, then g = scale·(2/C)·z, with g_y set last.
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
-        let zy = z[y]
+        let wrongSquares = sumOfSquares(z, classes, except: y)
+        let zy = z[y]  // after a pass has brought the row into cache (see SoftmaxTargetLoss.row)
         if zy == -.infinity {  // a masked target: infinite loss, nothing finite to learn
             zeroRow(grad, classes)
             return .infinity
@@ -33,7 +34,7 @@ public struct SquareLoss: ClassIndexLoss {
         let invC = 1 / Double(classes)
         let twoOverC = T(2 * invC)
         let d = Double(zy) - m
-        let squares = sumOfSquares(z, classes, except: y) + k * d * d
+        let squares = wrongSquares + k * d * d
         if let grad {
             T.rowWriteLinear(z, classes, factor: scale * twoOverC, into: grad)
             grad[y] = scale * twoOverC * T(k) * (zy - T(m))
