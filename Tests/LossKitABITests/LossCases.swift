@@ -238,6 +238,28 @@ func assertThreadCountsAgree(_ spec: BatchSpec, _ lossCase: LossCase, file: Stat
     }
 }
 
+/// Puts a NaN at (row, cls) of `clean` (an (N, C) batch, reduction none) and evaluates both with
+/// nan_policy propagate: that row's loss and gradient are NaN, every other row's the same bits as
+/// without it.
+func assertNaNStaysInItsRow(_ clean: BatchSpec, _ lossCase: LossCase, row: Int, cls: Int,
+                            file: StaticString = #filePath, line: UInt = #line) {
+    var spec = clean
+    spec.logits[spec.element(sample: row, cls: cls)] = .nan
+    let handle = lossCase.makeHandle(nanPolicy: "propagate")
+    let result = evaluateBatch(spec, lossCase, handle), expected = evaluateBatch(clean, lossCase, handle)
+    XCTAssertEqual(result.status, LK_OK, lastErrorMessage(), file: file, line: line)
+    guard result.status == LK_OK else { return }
+    XCTAssertTrue(result.loss[row].isNaN, "\(lossCase): loss of the NaN row", file: file, line: line)
+    let inRow = (0..<spec.classes).map { spec.element(sample: row, cls: $0) }
+    XCTAssertTrue(inRow.allSatisfy { result.grad[$0].isNaN }, "\(lossCase): gradient of the NaN row", file: file, line: line)
+    let others = (0..<spec.samples).filter { $0 != row }
+    assertBitIdentical(others.map { result.loss[$0] }, others.map { expected.loss[$0] }, "\(lossCase): other rows' loss",
+                       file: file, line: line)
+    let otherElements = others.flatMap { r in (0..<spec.classes).map { spec.element(sample: r, cls: $0) } }
+    assertBitIdentical(otherElements.map { result.grad[$0] }, otherElements.map { expected.grad[$0] },
+                       "\(lossCase): other rows' grad", file: file, line: line)
+}
+
 /// Central finite differences (float64) of Σ_s dloss_s·loss_s (none) or dloss·loss (mean, sum), the
 /// scalar whose gradient the library writes, each loss evaluated by the library with the gradient off.
 /// Non-finite logits get NaN (nothing to differentiate).
