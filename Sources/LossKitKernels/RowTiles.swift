@@ -117,28 +117,18 @@ enum RowTiles {
             for k in 0..<count { scratch.transformed[k] = scratch.targetLogits[k] - (Double(scratch.rowMax[k]) + scratch.logSums[k]) }
             transform.apply(scratch.transformed, count, into: scratch.transformed)
         }
-        for k in 0..<count {
-            let y = targets[k], grad = row(k).1
+        for k in 0..<count {  // the row kernel's rule and pass 3, with the tile's log and transform
+            let y = targets[k]
             guard y >= 0 else {
                 scratch.losses[k] = 0
                 continue
             }
-            let w = batch.weight?[y] ?? 1, scale = scratch.scales[k] * w
             let lse = OnlineLogSumExp(max: scratch.rowMax[k], sum: scratch.sums[k])
-            guard lse.hasFiniteInput else {
-                zeroRow(grad, classes)
-                scratch.losses[k] = weightedLoss(loss.maskedSampleLoss(), Double(w))
-                continue
+            scratch.losses[k] = loss.weighted(target: y, batch.weight, scale: scratch.scales[k]) { scale in
+                loss.finishRow(lse, logSum: scratch.logSums[k], targetLogit: scratch.targetLogits[k],
+                               transformed: { _ in transform == .none ? 0 : scratch.transformed[k] },
+                               target: y, classes: classes, grad: row(k).1, scale: scale)
             }
-            let value = Double(lse.max) + scratch.logSums[k], targetLogit = scratch.targetLogits[k]
-            let terms = loss.sample(lse: value, targetLogit: targetLogit,
-                                    transformed: transform == .none ? 0 : scratch.transformed[k])
-            if let grad {
-                let py = Double(grad[y]) / lse.sum
-                VectorRow.finishSoftmax(grad, classes, lse, scale: Double(scale) * terms.pScale)
-                grad[y] = T(Double(scale) * (terms.pScale * py - terms.targetScale))
-            }
-            scratch.losses[k] = weightedLoss(terms.loss, Double(w))
         }
     }
 }

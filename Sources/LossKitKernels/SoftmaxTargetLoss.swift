@@ -89,20 +89,32 @@ extension SoftmaxTargetLoss {
             let targetLogit = Double(z[y]) + (bias.map { Double($0[y]) } ?? 0)
             // Pass 2: Σ exp(z + b - max), exp(z + b - max) left in g.
             let lse = VectorRow.logSumExp(z, classes, bias: bias, max: max, storingInto: grad)
-            guard lse.hasFiniteInput else {
-                zeroRow(grad, classes)
-                return maskedSampleLoss()
-            }
-            let terms = sample(lse: lse.value, targetLogit: targetLogit,
-                               transformed: sampleTransform(targetLogit - lse.value))
-            // Pass 3, in cache: g = scale·(pScale·p - targetScale·onehot(y)).
-            if let grad {
-                let py = Double(grad[y]) / lse.sum
-                VectorRow.finishSoftmax(grad, classes, lse, scale: Double(scale) * terms.pScale)
-                grad[y] = T(Double(scale) * (terms.pScale * py - terms.targetScale))
-            }
-            return terms.loss
+            return finishRow(lse, logSum: Double.log(lse.sum), targetLogit: targetLogit, transformed: { sampleTransform($0) },
+                             target: y, classes: classes, grad: grad, scale: scale)
         }
+    }
+
+    /// The row kernel once Σ exp is known, its exps left in g: a row with no finite value gets g = 0
+    /// and the masked loss; any other the sample's rule from lse = max + logSum and
+    /// `transformed(a_y - lse)`, then pass 3, in cache: g = scale·(pScale·p - targetScale·onehot(y)).
+    /// Returns the unweighted loss. The row kernel takes the log and the transform from libm,
+    /// `RowTiles` a tile's at once in vector lanes.
+    @inline(__always)
+    func finishRow<T: KernelFloat>(_ lse: OnlineLogSumExp<T>, logSum: Double, targetLogit: Double,
+                                   transformed: (Double) -> Double, target y: Int, classes: Int,
+                                   grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
+        guard lse.hasFiniteInput else {
+            zeroRow(grad, classes)
+            return maskedSampleLoss()
+        }
+        let value = Double(lse.max) + logSum
+        let terms = sample(lse: value, targetLogit: targetLogit, transformed: transformed(targetLogit - value))
+        if let grad {
+            let py = Double(grad[y]) / lse.sum
+            VectorRow.finishSoftmax(grad, classes, lse, scale: Double(scale) * terms.pScale)
+            grad[y] = T(Double(scale) * (terms.pScale * py - terms.targetScale))
+        }
+        return terms.loss
     }
 
     /// The column kernel (see `ColumnKernel`): the softmax statistics in vector lanes

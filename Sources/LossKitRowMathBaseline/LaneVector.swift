@@ -210,7 +210,8 @@ protocol VectorFloat: BinaryFloatingPoint {
     static func exp(_ x: Vector) -> Vector
     /// exp for the exponents of a softmax, x ≤ 0 (vexpShifted: valid up to 64 for Float, 640 for Double).
     static func expShifted(_ x: Vector) -> Vector
-    /// log of each lane (vlog for Float; lane by lane for Double, which has no vector log here).
+    /// log of each lane: vlog for Float; libm lane by lane for Double (the Double vlog serves
+    /// `RowMath.log`; the column kernels' Double logs have not been moved to it).
     static func log(_ x: Vector) -> Vector
     /// total += x, lane by lane in Double.
     static func accumulate(_ x: Vector, into total: inout WideLanes)
