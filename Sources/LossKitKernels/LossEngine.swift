@@ -100,76 +100,72 @@ public enum LossEngine {
         let layout = columns == nil ? nil : ColumnLayout(batch, width: T.columnWidth)
         let plan = Threading.plan(rows: samples, rowCost: classes, multipleOf: layout?.width ?? 1)
 
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: max(1, plan.chunks)) { partials in
-            Threading.forEachChunk(plan.chunks, parallel: parallel) { chunk in
-                let range = plan.rows(of: chunk, total: samples)
-                // The chunk's samples in order; returns the sum of their losses (0 for reduction none,
-                // which writes each one). Local to one call, so the running sum stays in a register.
-                @inline(__always) func runRows(_ columnScratch: ColumnLayout<T>.Scratch?) -> Double {
-                    var total: Double = 0
-                    @inline(__always) func record(_ row: Int, _ sampleLoss: Double) {
-                        if reduction.isPerSample { batch.loss[row] = T(sampleLoss) } else { total += sampleLoss }
+        let total = Threading.sumOverChunks(plan.chunks, parallel: parallel) { chunk in
+            let range = plan.rows(of: chunk, total: samples)
+            // The chunk's samples in order; returns the sum of their losses (0 for reduction none,
+            // which writes each one). Local to one call, so the running sum stays in a register.
+            @inline(__always) func runRows(_ columnScratch: ColumnLayout<T>.Scratch?) -> Double {
+                var total: Double = 0
+                @inline(__always) func record(_ row: Int, _ sampleLoss: Double) {
+                    if reduction.isPerSample { batch.loss[row] = T(sampleLoss) } else { total += sampleLoss }
+                }
+                // A tile's losses, added in the same order through a local: `total` is captured, so
+                // it lives in memory, and adding to it sample by sample waited on a store each time.
+                @inline(__always) func recordTile(_ row: Int, _ count: Int, _ losses: UnsafePointer<Double>) {
+                    if reduction.isPerSample {
+                        for k in 0..<count { batch.loss[row + k] = T(losses[k]) }
+                    } else {
+                        var sum = total
+                        for k in 0..<count { sum += losses[k] }
+                        total = sum
                     }
-                    // A tile's losses, added in the same order through a local: `total` is captured, so
-                    // it lives in memory, and adding to it sample by sample waited on a store each time.
-                    @inline(__always) func recordTile(_ row: Int, _ count: Int, _ losses: UnsafePointer<Double>) {
-                        if reduction.isPerSample {
-                            for k in 0..<count { batch.loss[row + k] = T(losses[k]) }
-                        } else {
-                            var sum = total
-                            for k in 0..<count { sum += losses[k] }
-                            total = sum
-                        }
-                    }
-                    rows.withScratch { scratch in
-                        var row = range.lowerBound
-                        while row < range.upperBound {
-                            if let layout, let columns, let cs = columnScratch {
-                                let count = layout.tile(at: row, end: range.upperBound)
-                                if count > 0 {
-                                    let (z, g, stride) = layout.load(row, count: count, logits: batch.logits,
-                                                                     grad: batch.grad, cs)
-                                    batch.classIndices(from: row, count: count, into: cs.targets)
-                                    reduction.scales(row, count: count, into: cs.scales)
-                                    columns.columns(z, g, stride: stride, classes: classes, samples: count,
-                                                    weight: batch.weight, targets: cs.targets, scales: cs.scales,
-                                                    losses: cs.losses, work: cs.work, doubles: cs.doubles)
-                                    layout.store(row, count: count, grad: batch.grad, cs)
-                                    recordTile(row, count, cs.losses)
-                                    row += count
-                                    continue
-                                }
-                            }
-                            let tile = rows.tile(at: row, end: range.upperBound)
-                            if tile > 0 {  // (N, C, d…): a tile of rows gathered at once
-                                let z = rows.gatherTile(row, count: tile, into: scratch)
-                                let g = rows.gradientTile(scratch: scratch)
-                                for k in 0..<tile {
-                                    let zk = z + k * classes, gk = g.map { $0 + k * classes }
-                                    let value = sample(zk, gk, reduction.scale(row + k), row + k, scratch)
-                                    if value == nil { zeroRow(gk, classes) }
-                                    record(row + k, value ?? 0)
-                                }
-                                rows.scatterTile(row, count: tile, from: g)
-                                row += tile
+                }
+                rows.withScratch { scratch in
+                    var row = range.lowerBound
+                    while row < range.upperBound {
+                        if let layout, let columns, let cs = columnScratch {
+                            let count = layout.tile(at: row, end: range.upperBound)
+                            if count > 0 {
+                                let (z, g, stride) = layout.load(row, count: count, logits: batch.logits,
+                                                                 grad: batch.grad, cs)
+                                batch.classIndices(from: row, count: count, into: cs.targets)
+                                reduction.scales(row, count: count, into: cs.scales)
+                                columns.columns(z, g, stride: stride, classes: classes, samples: count,
+                                                weight: batch.weight, targets: cs.targets, scales: cs.scales,
+                                                losses: cs.losses, work: cs.work, doubles: cs.doubles)
+                                layout.store(row, count: count, grad: batch.grad, cs)
+                                recordTile(row, count, cs.losses)
+                                row += count
                                 continue
                             }
-                            let z = rows.gather(row, into: scratch)
-                            let g = rows.gradientRow(row, scratch: scratch)
-                            let value = sample(z, g, reduction.scale(row), row, scratch)
-                            if value == nil { zeroRow(g, classes) }
-                            rows.scatter(row, from: g)
-                            record(row, value ?? 0)
-                            row += 1
                         }
+                        let tile = rows.tile(at: row, end: range.upperBound)
+                        if tile > 0 {  // (N, C, d…): a tile of rows gathered at once
+                            let z = rows.gatherTile(row, count: tile, into: scratch)
+                            let g = rows.gradientTile(scratch: scratch)
+                            for k in 0..<tile {
+                                let zk = z + k * classes, gk = g.map { $0 + k * classes }
+                                let value = sample(zk, gk, reduction.scale(row + k), row + k, scratch)
+                                if value == nil { zeroRow(gk, classes) }
+                                record(row + k, value ?? 0)
+                            }
+                            rows.scatterTile(row, count: tile, from: g)
+                            row += tile
+                            continue
+                        }
+                        let z = rows.gather(row, into: scratch)
+                        let g = rows.gradientRow(row, scratch: scratch)
+                        let value = sample(z, g, reduction.scale(row), row, scratch)
+                        if value == nil { zeroRow(g, classes) }
+                        rows.scatter(row, from: g)
+                        record(row, value ?? 0)
+                        row += 1
                     }
-                    return total
                 }
-                partials[chunk] = if let layout { layout.withScratch { runRows($0) } } else { runRows(nil) }
+                return total
             }
-            var total: Double = 0
-            for chunk in 0..<plan.chunks { total += partials[chunk] }
-            reduction.finish(total: total)
+            return if let layout { layout.withScratch { runRows($0) } } else { runRows(nil) }
         }
+        reduction.finish(total: total)
     }
 }

@@ -31,29 +31,25 @@ enum RowTiles {
     static func run<L: SoftmaxTargetLoss, T: KernelFloat>(_ loss: L, _ batch: Batch<T>, _ reduction: ReductionScales<T>) {
         let rows = batch.samples
         let plan = Threading.plan(rows: rows, rowCost: batch.classes)
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: max(1, plan.chunks)) { partials in
-            loss.withBias { (bias: UnsafePointer<T>?) in
-                Threading.forEachChunk(plan.chunks, parallel: loss.isThreadSafe) { chunk in
-                    let range = plan.rows(of: chunk, total: rows)
-                    partials[chunk] = withScratch(T.self) { scratch in
-                        var total: Double = 0
-                        for first in stride(from: range.lowerBound, to: range.upperBound, by: tileRows) {
-                            let count = min(tileRows, range.upperBound - first)
-                            tile(loss, batch, reduction, bias: bias, first: first, count: count, scratch)
-                            if reduction.isPerSample {
-                                for k in 0..<count { batch.loss[first + k] = T(scratch.losses[k]) }
-                            } else {
-                                for k in 0..<count { total += scratch.losses[k] }
-                            }
+        let total = loss.withBias { (bias: UnsafePointer<T>?) in
+            Threading.sumOverChunks(plan.chunks, parallel: loss.isThreadSafe) { chunk in
+                let range = plan.rows(of: chunk, total: rows)
+                return withScratch(T.self) { scratch in
+                    var total: Double = 0
+                    for first in stride(from: range.lowerBound, to: range.upperBound, by: tileRows) {
+                        let count = min(tileRows, range.upperBound - first)
+                        tile(loss, batch, reduction, bias: bias, first: first, count: count, scratch)
+                        if reduction.isPerSample {
+                            for k in 0..<count { batch.loss[first + k] = T(scratch.losses[k]) }
+                        } else {
+                            for k in 0..<count { total += scratch.losses[k] }
                         }
-                        return total
                     }
+                    return total
                 }
             }
-            var total: Double = 0
-            for chunk in 0..<plan.chunks { total += partials[chunk] }
-            reduction.finish(total: total)
         }
+        reduction.finish(total: total)
     }
 
     /// Working space of one tile: per row its target (-1: ignored), gradient scale, max, Σ exp, a_y,

@@ -49,6 +49,17 @@ public enum Threading {
         }
         WorkerPool.shared.run(chunks: chunks, threads: threads, body)
     }
+
+    /// Σ of `body(chunk)` over the chunks, each run as `forEachChunk` runs it and the results added
+    /// in chunk order: the fixed-order sum that keeps a call's result independent of the thread count.
+    static func sumOverChunks(_ chunks: Int, parallel: Bool = true, _ body: (Int) -> Double) -> Double {
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: max(1, chunks)) { partials in
+            forEachChunk(chunks, parallel: parallel) { chunk in partials[chunk] = body(chunk) }
+            var total: Double = 0
+            for chunk in 0..<chunks { total += partials[chunk] }
+            return total
+        }
+    }
 }
 
 extension Threading {
