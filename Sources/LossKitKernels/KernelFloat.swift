@@ -29,6 +29,7 @@ public protocol KernelFloat: BinaryFloatingPoint, Sendable {
                                       scale: Self, linear: Self, into out: UnsafeMutablePointer<Self>)
     static func rowWriteLinear(_ z: UnsafePointer<Self>, _ n: Int, factor: Self, into out: UnsafeMutablePointer<Self>)
     static func rowSumSquares(_ z: UnsafePointer<Self>, _ n: Int) -> Double
+    static func rowMaxAndSquares(_ z: UnsafePointer<Self>, _ n: Int, except skipped: Int) -> (max: Self, squares: Double)
     static func rowAllBelowInfinity(_ z: UnsafePointer<Self>, _ n: Int) -> Bool
     static func rowHingeSums(_ z: UnsafePointer<Self>, _ n: Int, pivot: Self, offset: Self, floor: Self) -> HingeSums
     static func rowWriteHinge(_ z: UnsafePointer<Self>, _ n: Int, pivot: Self, offset: Self, floor: Self, value: Self, linear: Bool,
@@ -203,6 +204,9 @@ extension KernelFloat where Self == Float {
         SIMDDispatch.rowMath.writeLinear(z, n, factor: factor, into: out)
     }
     public static func rowSumSquares(_ z: UnsafePointer<Self>, _ n: Int) -> Double { SIMDDispatch.rowMath.sumSquares(z, n) }
+    public static func rowMaxAndSquares(_ z: UnsafePointer<Self>, _ n: Int, except skipped: Int) -> (max: Self, squares: Double) {
+        SIMDDispatch.rowMath.maxAndSquares(z, n, except: skipped)
+    }
     public static func rowAllBelowInfinity(_ z: UnsafePointer<Self>, _ n: Int) -> Bool {
         SIMDDispatch.rowMath.allBelowInfinity(z, n)
     }
@@ -325,6 +329,9 @@ extension KernelFloat where Self == Double {
         SIMDDispatch.rowMath.writeLinear(z, n, factor: factor, into: out)
     }
     public static func rowSumSquares(_ z: UnsafePointer<Self>, _ n: Int) -> Double { SIMDDispatch.rowMath.sumSquares(z, n) }
+    public static func rowMaxAndSquares(_ z: UnsafePointer<Self>, _ n: Int, except skipped: Int) -> (max: Self, squares: Double) {
+        SIMDDispatch.rowMath.maxAndSquares(z, n, except: skipped)
+    }
     public static func rowAllBelowInfinity(_ z: UnsafePointer<Self>, _ n: Int) -> Bool {
         SIMDDispatch.rowMath.allBelowInfinity(z, n)
     }

@@ -59,6 +59,12 @@ public protocol RowMath: SendableMetatype {
     static func sumSquares(_ z: UnsafePointer<Float>, _ n: Int) -> Double
     static func sumSquares(_ z: UnsafePointer<Double>, _ n: Int) -> Double
 
+    /// (max_j z_j over the values that are not NaN, -inf when there are none; Σ_{j ≠ skipped} z_j² over
+    /// the z_j that are not -inf) in one read of the row (squentropy's first pass on rows of fewer than
+    /// 256 classes); n < 2^24. One dependency chain each, where `max` and `sumSquares` have two.
+    static func maxAndSquares(_ z: UnsafePointer<Float>, _ n: Int, except skipped: Int) -> (max: Float, squares: Double)
+    static func maxAndSquares(_ z: UnsafePointer<Double>, _ n: Int, except skipped: Int) -> (max: Double, squares: Double)
+
     /// Over x_j = (z_j - pivot) + offset (a masked z_j = -inf gives x_j = -inf; the difference first, so
     /// that shifting z and the pivot together changes nothing): the count, sum and sum of
     /// squares of the x_j with x_j > 0 and x_j ≥ floor, and whether any x_j is NaN (margin losses).

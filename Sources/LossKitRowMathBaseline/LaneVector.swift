@@ -217,9 +217,17 @@ protocol VectorFloat: BinaryFloatingPoint {
     static func accumulate(_ x: Vector, into total: inout WideLanes)
     /// p[k] += x[k] in Double for every lane k (a whole vector).
     static func add(_ x: Vector, toDoublesAt p: UnsafeMutablePointer<Double>)
+    /// Adds x² lane by lane to running sums: for Float in Double lanes (each square exact, so no
+    /// compensation is needed; one chain of one add per vector, where a compensated float sum has
+    /// four), for Double compensated (Kahan: `low` the sums, `high` the compensations).
+    static func addSquares(_ x: Vector, into sums: inout WideLanes)
+    /// Σ of the squares `addSquares` accumulated: +inf after an overflow, or NaN (then see
+    /// `RowKernels.nonFiniteSquares`).
+    static func total(ofSquares sums: WideLanes) -> Double
 }
 
 /// Running sums of one vector's lanes in Double: 16 lanes for Float (two vectors), 8 for Double.
+/// (`Double.addSquares` keeps its compensations in `high`.)
 struct WideLanes {
     var low = SIMD8<Double>(repeating: 0)
     var high = SIMD8<Double>(repeating: 0)
@@ -242,6 +250,12 @@ extension Float: VectorFloat {
         (SIMD8<Double>.load(UnsafePointer(p), 0) + widened(x, from: 0)).store(p, 0)
         (SIMD8<Double>.load(UnsafePointer(p), 8) + widened(x, from: 8)).store(p, 8)
     }
+    @inline(__always) static func addSquares(_ x: SIMD16<Float>, into sums: inout WideLanes) {
+        let low = widened(x, from: 0), high = widened(x, from: 8)
+        sums.low += low * low
+        sums.high += high * high
+    }
+    @inline(__always) static func total(ofSquares sums: WideLanes) -> Double { sums.laneSum }
 
     /// Lanes first..<first + 8 of x in Double: one vcvtps2pd. A loop of this module's own, not the
     /// standard library's `SIMD8<Double>(_: SIMD8<Float>)`: a specialisation of that is one symbol
@@ -262,6 +276,16 @@ extension Double: VectorFloat {
     @inline(__always) static func accumulate(_ x: SIMD8<Double>, into total: inout WideLanes) { total.low += x }
     @inline(__always) static func add(_ x: SIMD8<Double>, toDoublesAt p: UnsafeMutablePointer<Double>) {
         (SIMD8<Double>.load(UnsafePointer(p), 0) + x).store(p, 0)
+    }
+    @inline(__always) static func addSquares(_ x: SIMD8<Double>, into sums: inout WideLanes) {
+        let term = x * x - sums.high, next = sums.low + term
+        sums.high = (next - sums.low) - term
+        sums.low = next
+    }
+    @inline(__always) static func total(ofSquares sums: WideLanes) -> Double {
+        // A first overflow to +inf makes a compensation inf - inf = NaN: the sum is then +inf itself.
+        let total = sums.low.laneSum
+        return total.isFinite ? total - sums.high.laneSum : total
     }
     @inline(__always) static func log(_ x: SIMD8<Double>) -> SIMD8<Double> {
         var y = x

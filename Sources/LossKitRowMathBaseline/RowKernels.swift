@@ -70,6 +70,12 @@ public enum RowKernels: RowMath {
 
     public static func sumSquares(_ z: UnsafePointer<Float>, _ n: Int) -> Double { rowSumSquares(z, n) }
     public static func sumSquares(_ z: UnsafePointer<Double>, _ n: Int) -> Double { rowSumSquares(z, n) }
+    public static func maxAndSquares(_ z: UnsafePointer<Float>, _ n: Int, except skipped: Int) -> (max: Float, squares: Double) {
+        rowMaxAndSquares(z, n, except: skipped)
+    }
+    public static func maxAndSquares(_ z: UnsafePointer<Double>, _ n: Int, except skipped: Int) -> (max: Double, squares: Double) {
+        rowMaxAndSquares(z, n, except: skipped)
+    }
 
     public static func hingeSums(_ z: UnsafePointer<Float>, _ n: Int, pivot: Float, offset: Float, floor: Float) -> HingeSums {
         rowHingeSums(z, n, pivot: pivot, offset: offset, floor: floor)
@@ -412,19 +418,59 @@ extension RowKernels {
             j += 2 * width
         }
         V.sweep(n - j) { k, lanes in add(V.load(z, j + k, lanes: lanes, fill: 0), to: &even) }
-        if j == 0 {  // one sum
-            let total = even.sum.laneSum
-            return total.isFinite ? total - even.compensation.laneSum : total
+        var sum = even.sum, compensation = even.compensation
+        if j > 0 {
+            // The two joined lane by lane before the lanes are summed (two trees per row, not four: rows
+            // of 100 classes felt them): sum + error = even + odd exactly (TwoSum), the error moved into
+            // the compensation, whose own rounding is far below the sum's last bit.
+            sum = even.sum + odd.sum
+            let oddPart = sum - even.sum
+            let error = (even.sum - (sum - oddPart)) + (odd.sum - oddPart)
+            compensation = (even.compensation + odd.compensation) - error
         }
-        // The two joined lane by lane before the lanes are summed (two trees per row, not four: rows
-        // of 100 classes felt them): sum + error = even + odd exactly (TwoSum), the error moved into
-        // the compensation, whose own rounding is far below the sum's last bit.
-        let sum = even.sum + odd.sum, oddPart = sum - even.sum
-        let error = (even.sum - (sum - oddPart)) + (odd.sum - oddPart)
-        let compensation = (even.compensation + odd.compensation) - error
-        // An overflow to +inf makes a compensation inf - inf = NaN: the sum is then +inf itself.
+        // A first overflow to +inf makes a compensation inf - inf = NaN: the sum is then +inf itself
+        // (and after a second one in the lane NaN, which `nonFiniteSquares` tells from a NaN value).
         let total = sum.laneSum
+        if total.isNaN { return nonFiniteSquares(z, n) }
         return total.isFinite ? total - compensation.laneSum : total
+    }
+
+    // One sweep for both: the max as `rowMax` and the squares of the lanes that are neither the skipped
+    // class (found by lane index, carried from vector to vector and exact as T below 2^24) nor -inf as
+    // `VectorFloat.addSquares` sums them (float32 in Double lanes: a chain of one add per vector,
+    // where the compensated float sum of `rowSumSquares` has four), in one chain each: for short rows,
+    // whose chains are short anyway.
+    @inline(__always)
+    static func rowMaxAndSquares<T: VectorFloat>(_ z: UnsafePointer<T>, _ n: Int, except skipped: Int) -> (max: T, squares: Double) {
+        typealias V = T.Vector
+        let width = V.scalarCount
+        let negativeInfinity = V(repeating: -.infinity), zero = V(repeating: 0), target = V(repeating: T(skipped))
+        let step = V(repeating: T(width))
+        var index = zero  // the class of each lane
+        for lane in 0..<width { index[lane] = T(lane) }
+        var max = negativeInfinity, squares = WideLanes()
+        @inline(__always) func add(_ x: V) {
+            max = max.replacing(with: x, where: x .> max)  // a NaN never replaces the max
+            let counted = x.replacing(with: zero, where: x .== negativeInfinity).replacing(with: zero, where: index .== target)
+            T.addSquares(counted, into: &squares)
+        }
+        var j = 0
+        while j + width <= n {
+            add(V.load(z, j))
+            index += step
+            j += width
+        }
+        if j < n { add(V.loadPartial(z + j, lanes: n - j, fill: -.infinity)) }
+        let total = T.total(ofSquares: squares)
+        return (max.largestLane, total.isNaN ? nonFiniteSquares(z, n, except: skipped) : total)
+    }
+
+    /// A sum of squares whose lanes came out NaN: NaN when a value counted is NaN; otherwise squares
+    /// overflowed in a compensated sum (the first made a compensation inf - inf, which spread NaN to
+    /// its lane at the next), and the sum is +inf. Out of line: rare, and a scan of the row.
+    @inline(never)
+    static func nonFiniteSquares<T: VectorFloat>(_ z: UnsafePointer<T>, _ n: Int, except skipped: Int = -1) -> Double {
+        (0..<n).contains { $0 != skipped && z[$0].isNaN } ? .nan : .infinity
     }
 
     // The margin loops: x = (z - pivot) + offset, "active" where x > 0 and x ≥ floor (compares are false for

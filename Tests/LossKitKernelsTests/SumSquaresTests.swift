@@ -3,7 +3,10 @@
 // 256 on). Checked against the squares (each rounded to the type, as the lanes form them) summed
 // exactly enough in Double pairs, on both sides of 256 and on partial vectors, to a few units of the
 // type's rounding (a compensated sum's bound; a plain Float sum of 4099 such squares is off by
-// tens of them); -inf adds nothing, a NaN makes the sum NaN, a square that overflows makes it +inf.
+// tens of them); -inf adds nothing, a NaN makes the sum NaN, squares that overflow make it +inf
+// (one, or many in the same lane: a compensation inf - inf once turned that into NaN).
+// RowMath.maxAndSquares the same way, with one class left out (its NaN reaches neither result), its
+// float32 squares exact in Double lanes, and its max against the row's.
 import LossKitKernels
 import LossKitRowMath
 import XCTest
@@ -22,8 +25,11 @@ final class SumSquaresTests: XCTestCase {
         return high + low
     }
 
-    private func check<T: BinaryFloatingPoint>(_: T.Type, tolerance: Double,
-                                               _ sumSquares: (any RowMath.Type, UnsafePointer<T>, Int) -> Double) {
+    /// `sumSquares(math, z, n, skipped)` against the exact sum over the classes other than `skipped`
+    /// (-1: none) that are not -inf, of the squares rounded to T (as a compensated sum in T's lanes
+    /// forms them, so that they can overflow) or, with `exactSquares`, of the exact ones.
+    private func check<T: BinaryFloatingPoint>(_: T.Type, tolerance: Double, skipping: Bool = false, exactSquares: Bool = false,
+                                               _ sumSquares: (any RowMath.Type, UnsafePointer<T>, Int, Int) -> Double) {
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
         func uniform() -> Double {  // splitmix64 → [0, 1)
             state &+= 0x9E37_79B9_7F4A_7C15
@@ -38,24 +44,70 @@ final class SumSquaresTests: XCTestCase {
                 // drops the small squares (ulp(2^24) = 2) and is off by about 2e-6 at n = 4099.
                 var row = (0..<n).map { j in T(j < 16 ? 4096 * (1 + 0.01 * uniform()) : 2 * uniform() - 1) }
                 if n > 3 { row[n / 3] = -.infinity }
-                let expected = exactSum(row.filter { $0 != -.infinity }.map { Double($0 * $0) })
-                let got = row.withUnsafeBufferPointer { sumSquares(math, $0.baseAddress!, n) }
-                XCTAssertEqual(got, expected, accuracy: tolerance * expected, "\(math.level.name) \(T.self) n = \(n)")
-                row[n - 1] = .nan
-                XCTAssertTrue(row.withUnsafeBufferPointer { sumSquares(math, $0.baseAddress!, n) }.isNaN,
-                              "\(math.level.name) \(T.self) n = \(n): a NaN")
-                row[n - 1] = T.greatestFiniteMagnitude
-                XCTAssertEqual(row.withUnsafeBufferPointer { sumSquares(math, $0.baseAddress!, n) }, .infinity,
-                               "\(math.level.name) \(T.self) n = \(n): an overflow")
+                // The class left out: in the large first vector, or the last, partial one.
+                let skipped = skipping ? (n % 2 == 0 ? min(n - 1, 5) : n - 1) : -1
+                let counted = row.indices.filter { $0 != skipped && row[$0] != -.infinity }
+                let what = "\(math.level.name) \(T.self) n = \(n) skipping \(skipped)"
+                func expect(_ note: String) {
+                    let got = row.withUnsafeBufferPointer { sumSquares(math, $0.baseAddress!, n, skipped) }
+                    let squares = counted.map { exactSquares ? Double(row[$0]) * Double(row[$0]) : Double(row[$0] * row[$0]) }
+                    let expected = squares.contains(.infinity) ? .infinity : exactSum(squares)
+                    if expected.isInfinite { return XCTAssertEqual(got, expected, "\(what)\(note)") }
+                    XCTAssertEqual(got, expected, accuracy: tolerance * expected, "\(what)\(note)")
+                }
+                expect("")
+                if skipped >= 0 {
+                    let clean = row[skipped]
+                    row[skipped] = .nan
+                    expect(": a NaN left out")
+                    row[skipped] = clean
+                }
+                guard let last = counted.last else { continue }
+                row[last] = .nan
+                XCTAssertTrue(row.withUnsafeBufferPointer { sumSquares(math, $0.baseAddress!, n, skipped) }.isNaN, "\(what): a NaN")
+                row[last] = T.greatestFiniteMagnitude
+                expect(": the largest value")
+                for j in counted { row[j] = T.greatestFiniteMagnitude / 2 }
+                expect(": every value huge")
             }
         }
     }
 
     func testFloatSumSquares() {
-        check(Float.self, tolerance: 3e-7) { math, z, n in math.sumSquares(z, n) }
+        check(Float.self, tolerance: 3e-7) { math, z, n, _ in math.sumSquares(z, n) }
     }
 
     func testDoubleSumSquares() {
-        check(Double.self, tolerance: 1e-14) { math, z, n in math.sumSquares(z, n) }
+        check(Double.self, tolerance: 1e-14) { math, z, n, _ in math.sumSquares(z, n) }
+    }
+
+    // maxAndSquares sums float32 squares in Double lanes: exact squares (which do not overflow there),
+    // summed to the Double tolerance.
+    func testFloatMaxAndSquares() {
+        check(Float.self, tolerance: 1e-14, skipping: true, exactSquares: true) { math, z, n, skipped in math.maxAndSquares(z, n, except: skipped).squares }
+        checkMax(Float.self) { math, z, n in math.maxAndSquares(z, n, except: 0).max }
+    }
+
+    func testDoubleMaxAndSquares() {
+        check(Double.self, tolerance: 1e-14, skipping: true) { math, z, n, skipped in math.maxAndSquares(z, n, except: skipped).squares }
+        checkMax(Double.self) { math, z, n in math.maxAndSquares(z, n, except: 0).max }
+    }
+
+    /// The max of rows with it at each end, in the middle, beside a NaN (skipped) and of -inf alone.
+    private func checkMax<T: BinaryFloatingPoint>(_: T.Type, _ max: (any RowMath.Type, UnsafePointer<T>, Int) -> T) {
+        for math in SIMDDispatch.runnable {
+            for n in lengths {
+                for position in Set([0, n / 2, n - 1]) {
+                    var row = (0..<n).map { T(-Double($0 % 7)) - 1 }
+                    row[position] = 3
+                    if n > 1 { row[(position + 1) % n] = .nan }
+                    XCTAssertEqual(row.withUnsafeBufferPointer { max(math, $0.baseAddress!, n) }, 3,
+                                   "\(math.level.name) \(T.self) n = \(n) max at \(position)")
+                }
+                let masked = [T](repeating: -.infinity, count: n)
+                XCTAssertEqual(masked.withUnsafeBufferPointer { max(math, $0.baseAddress!, n) }, -.infinity,
+                               "\(math.level.name) \(T.self) n = \(n): every class masked")
+            }
+        }
     }
 }
