@@ -48,3 +48,13 @@ extension SoftmaxTargetLoss {
         }
     }
 }
+
+/// Squentropy also takes rows of a moderate number of classes a tile at a time (`RowTiles`).
+extension Squentropy {
+    public func evaluate(_ batch: AnyBatch, context: EvaluationContext) throws(LossError) {
+        switch batch {
+        case .float32(let b): try LossEngine.evaluate(squentropy: self, b, nanPolicy: context.nanPolicy)
+        case .float64(let b): try LossEngine.evaluate(squentropy: self, b, nanPolicy: context.nanPolicy)
+        }
+    }
+}

@@ -37,6 +37,16 @@ public enum LossEngine {
         try evaluate(loss, batch, nanPolicy: nanPolicy, columns: onColumns ? loss : nil, classIndexRunner: runner)
     }
 
+    /// As `evaluate(columns:)` for squentropy, with (N, C) rows of a moderate number of classes taken a
+    /// tile at a time (`RowTiles`).
+    public static func evaluate<T: KernelFloat>(squentropy loss: Squentropy, _ batch: Batch<T>,
+                                                nanPolicy: NaNPolicy) throws(LossError) {
+        let onColumns = batch.classes < ColumnKernelLimits.maxClasses
+        let runner: ((ReductionScales<T>) -> Void)? =
+            RowTiles.applies(squentropy: batch) ? { RowTiles.run(loss, batch, $0) } : nil
+        try evaluate(loss, batch, nanPolicy: nanPolicy, columns: onColumns ? loss : nil, classIndexRunner: runner)
+    }
+
     /// `classIndexRunner`, when given, runs class-index batches instead of the engine's rows and columns.
     private static func evaluate<L: RowLoss, K: ColumnKernel, T: KernelFloat>(
         _ loss: L, _ batch: Batch<T>, nanPolicy: NaNPolicy, columns: K?,

@@ -29,31 +29,44 @@ enum RowTiles {
 
     /// Runs `loss` over a batch of class-index targets that `applies(to:)` (validated by the caller).
     static func run<L: SoftmaxTargetLoss, T: KernelFloat>(_ loss: L, _ batch: Batch<T>, _ reduction: ReductionScales<T>) {
+        loss.withBias { (bias: UnsafePointer<T>?) in
+            run(batch, reduction, parallel: loss.isThreadSafe) { first, count, scratch in
+                tile(loss, batch, bias: bias, first: first, count: count, scratch)
+            }
+        }
+    }
+
+    /// The engine's chunks of `batch`, each cut into tiles of `tileRows` rows that `tile(first, count,
+    /// scratch)` runs, leaving each row's weighted loss in `scratch.losses`; writes the reduced loss.
+    @inline(__always)
+    static func run<T: KernelFloat>(_ batch: Batch<T>, _ reduction: ReductionScales<T>, parallel: Bool,
+                                    _ tile: (Int, Int, Scratch<T>) -> Void) {
         let rows = batch.samples
         let plan = Threading.plan(rows: rows, rowCost: batch.classes)
-        let total = loss.withBias { (bias: UnsafePointer<T>?) in
-            Threading.sumOverChunks(plan.chunks, parallel: loss.isThreadSafe) { chunk in
-                let range = plan.rows(of: chunk, total: rows)
-                return withScratch(T.self) { scratch in
-                    var total: Double = 0
-                    for first in stride(from: range.lowerBound, to: range.upperBound, by: tileRows) {
-                        let count = min(tileRows, range.upperBound - first)
-                        tile(loss, batch, reduction, bias: bias, first: first, count: count, scratch)
-                        if reduction.isPerSample {
-                            for k in 0..<count { batch.loss[first + k] = T(scratch.losses[k]) }
-                        } else {
-                            for k in 0..<count { total += scratch.losses[k] }
-                        }
+        let total = Threading.sumOverChunks(plan.chunks, parallel: parallel) { chunk in
+            let range = plan.rows(of: chunk, total: rows)
+            return withScratch(T.self) { scratch in
+                var total: Double = 0
+                for first in stride(from: range.lowerBound, to: range.upperBound, by: tileRows) {
+                    let count = min(tileRows, range.upperBound - first)
+                    batch.classIndices(from: first, count: count, into: scratch.targets)
+                    reduction.scales(first, count: count, into: scratch.scales)
+                    tile(first, count, scratch)
+                    if reduction.isPerSample {
+                        for k in 0..<count { batch.loss[first + k] = T(scratch.losses[k]) }
+                    } else {
+                        for k in 0..<count { total += scratch.losses[k] }
                     }
-                    return total
                 }
+                return total
             }
         }
         reduction.finish(total: total)
     }
 
     /// Working space of one tile: per row its target (-1: ignored), gradient scale, max, Σ exp, a_y,
-    /// log Σ, transformed a_y - lse (`SoftmaxTargetLoss.sampleTransform`) and weighted loss.
+    /// log Σ, transformed a_y - lse (`SoftmaxTargetLoss.sampleTransform`; squentropy's p_y), weighted
+    /// loss and squentropy's Σ_{j≠y} z_j².
     struct Scratch<T: KernelFloat> {
         let targets: UnsafeMutablePointer<Int>
         let scales: UnsafeMutablePointer<T>
@@ -63,6 +76,7 @@ enum RowTiles {
         let logSums: UnsafeMutablePointer<Double>
         let transformed: UnsafeMutablePointer<Double>
         let losses: UnsafeMutablePointer<Double>
+        let squares: UnsafeMutablePointer<Double>
     }
 
     @inline(__always)
@@ -70,30 +84,24 @@ enum RowTiles {
         let n = tileRows
         return withUnsafeTemporaryAllocation(of: Int.self, capacity: n) { targets in
             withUnsafeTemporaryAllocation(of: T.self, capacity: 2 * n) { values in
-                withUnsafeTemporaryAllocation(of: Double.self, capacity: 5 * n) { doubles in
+                withUnsafeTemporaryAllocation(of: Double.self, capacity: 6 * n) { doubles in
                     let v = values.baseAddress!, d = doubles.baseAddress!
                     return body(Scratch(targets: targets.baseAddress!, scales: v, rowMax: v + n, sums: d,
                                         targetLogits: d + n, logSums: d + 2 * n, transformed: d + 3 * n,
-                                        losses: d + 4 * n))
+                                        losses: d + 4 * n, squares: d + 5 * n))
                 }
             }
         }
     }
 
-    /// The three steps over rows first..<first + count; each row's weighted loss goes to
-    /// `scratch.losses[k]` (0 for an ignored row, whose gradient is 0).
+    /// The three steps over rows first..<first + count (their targets and scales in `scratch`); each
+    /// row's weighted loss goes to `scratch.losses[k]` (0 for an ignored row, whose gradient is 0).
     @inline(__always)
     private static func tile<L: SoftmaxTargetLoss, T: KernelFloat>(
-        _ loss: L, _ batch: Batch<T>, _ reduction: ReductionScales<T>, bias: UnsafePointer<T>?, first: Int, count: Int,
-        _ scratch: Scratch<T>
+        _ loss: L, _ batch: Batch<T>, bias: UnsafePointer<T>?, first: Int, count: Int, _ scratch: Scratch<T>
     ) {
         let classes = batch.classes, targets = scratch.targets
-        /// Row k of the tile: its logits and its gradient.
-        @inline(__always) func row(_ k: Int) -> (UnsafePointer<T>, UnsafeMutablePointer<T>?) {
-            (batch.logits + (first + k) * classes, batch.grad.map { $0 + (first + k) * classes })
-        }
-        batch.classIndices(from: first, count: count, into: targets)
-        reduction.scales(first, count: count, into: scratch.scales)
+        @inline(__always) func row(_ k: Int) -> (UnsafePointer<T>, UnsafeMutablePointer<T>?) { rowPointers(batch, first + k) }
         for k in 0..<count {
             let (z, grad) = row(k), y = targets[k]
             guard y >= 0 else {
@@ -126,5 +134,11 @@ enum RowTiles {
                                target: y, classes: classes, grad: row(k).1, scale: scale)
             }
         }
+    }
+
+    /// Row `row` of a contiguous batch: its logits and its gradient.
+    @inline(__always)
+    static func rowPointers<T>(_ batch: Batch<T>, _ row: Int) -> (UnsafePointer<T>, UnsafeMutablePointer<T>?) {
+        (batch.logits + row * batch.classes, batch.grad.map { $0 + row * batch.classes })
     }
 }

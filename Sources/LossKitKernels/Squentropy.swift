@@ -17,11 +17,24 @@ public struct Squentropy: ClassIndexLoss {
         let zy = z[y]  // after a pass has brought the row into cache (see SoftmaxTargetLoss.row)
         let storesExp = hasOwnBuffer(grad, apartFrom: z)
         let lse = VectorRow.logSumExp(z, classes, storingInto: storesExp ? grad : nil)
+        return finishRow(z, lse, logSum: Double.log(lse.sum), squares: squares, targetLogit: zy,
+                         targetProbability: { $0(zy) }, storesExp: storesExp, target: y, classes: classes,
+                         grad: grad, scale: scale)
+    }
+
+    /// The row kernel once Σ z_j² and Σ exp are known (the exps left in g when `storesExp`): the loss,
+    /// and g from them, with g_y = scale·(p_y - 1) from `targetProbability(softmax)`. The row kernel
+    /// takes the log from libm and p_y as `Softmax` computes it; `RowTiles` a tile's at once in vector
+    /// lanes.
+    @inline(__always)
+    func finishRow<T: KernelFloat>(_ z: UnsafePointer<T>, _ lse: OnlineLogSumExp<T>, logSum: Double, squares: Double,
+                                   targetLogit zy: T, targetProbability: (Softmax<T>) -> T, storesExp: Bool,
+                                   target y: Int, classes: Int, grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
         guard lse.hasFiniteInput else { zeroRow(grad, classes); return .infinity }
         let squareWeight = classes > 1 ? 1 / Double(classes - 1) : 0
-        let lseValue = lse.value
         if let grad {
-            let softmax = lse.softmax, linear = scale * T(2 * squareWeight), expScale = T(Double(scale) / lse.sum)
+            let softmax = Softmax(max: lse.max, logSum: T(logSum)), linear = scale * T(2 * squareWeight)
+            let expScale = T(Double(scale) / lse.sum)
             if lse.max == -.infinity {  // NaN and -inf only (nothing was stored): NaN everywhere
                 VectorRow.writeSoftmax(z, classes, softmax, scale: scale, linear: linear, into: grad)
             } else if storesExp {
@@ -29,9 +42,9 @@ public struct Squentropy: ClassIndexLoss {
             } else {
                 VectorRow.writeSoftmax(z, classes, Softmax(max: lse.max, logSum: 0), scale: expScale, linear: linear, into: grad)
             }
-            grad[y] = scale * (softmax(zy) - 1)
+            grad[y] = scale * (targetProbability(softmax) - 1)
         }
-        return lseValue - Double(zy) + squareWeight * squares
+        return Double(lse.max) + logSum - Double(zy) + squareWeight * squares
     }
 }
 

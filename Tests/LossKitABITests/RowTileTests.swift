@@ -1,10 +1,11 @@
-// Rows of a moderate number of classes (Sources/LossKitKernels/RowTiles.swift): the softmax-target
-// losses take contiguous (N, C) rows with 32 <= C < 1024 a tile of 16 at a time, each step over the
-// whole tile (the logs and the sample transforms in vector lanes). Checked against the independent
-// references and central differences, against the row kernel sample by sample with the edge cases
-// in a tile (an ignored row, a fully masked row, a masked target, a NaN row, huge logits), for a
-// partial last tile, for bit-identical results on 1, 2 and 3 threads, and for a row's result not
-// depending on which tile holds it.
+// Rows of a moderate number of classes (Sources/LossKitKernels/RowTiles.swift, SquentropyTiles.swift):
+// the softmax-target losses and squentropy take contiguous (N, C) rows with 32 <= C < 1024 (squentropy
+// C < 256) a tile of 16 at a time, each step over the whole tile (the logs, the sample transforms and
+// squentropy's p_y in vector lanes; squentropy's squares summed in the max's pass). Checked against
+// the independent references and central differences, against the row kernel sample by sample with
+// the edge cases in a tile (an ignored row, a fully masked row, a masked target, a NaN row, huge
+// logits), for a partial last tile, for bit-identical results on 1, 2 and 3 threads, and for a row's
+// result not depending on which tile holds it.
 import CLossKit
 import XCTest
 
@@ -12,8 +13,8 @@ final class RowTileTests: XCTestCase {
     /// Two full tiles and a partial one.
     private let rows = 37
 
-    private func softmaxTargetLosses(_ classes: Int) -> [LossCase] {
-        [.crossEntropy(), .expectation(), .mix(), .logitAdjusted(priors: LossCase.priors(classes)), .focal(gamma: 2)]
+    private func tiledLosses(_ classes: Int) -> [LossCase] {
+        [.crossEntropy(), .expectation(), .mix(), .logitAdjusted(priors: LossCase.priors(classes)), .focal(gamma: 2), .squentropy()]
     }
 
     private func tileSpec(_ rng: inout SeededRandom, _ lossCase: LossCase, classes: Int, reduction: lk_reduction,
@@ -28,7 +29,7 @@ final class RowTileTests: XCTestCase {
         var rng = SeededRandom(seed: 8_004)
         for classes in [32, 100] {
             for floatKind in FloatKind.allCases {
-                for lossCase in softmaxTargetLosses(classes) {
+                for lossCase in tiledLosses(classes) {
                     for inPlace in [false, true] {
                         var spec = edgeSampleSpec(&rng, shape: [Int64(rows), Int64(classes)], floatKind: floatKind)
                         spec.gradInPlace = inPlace
@@ -64,7 +65,7 @@ final class RowTileTests: XCTestCase {
     func testAgainstReferences() {
         var rng = SeededRandom(seed: 8_000)
         for classes in [32, 100] {
-            for lossCase in softmaxTargetLosses(classes) {
+            for lossCase in tiledLosses(classes) {
                 let specs = [
                     tileSpec(&rng, lossCase, classes: classes, reduction: LK_REDUCTION_MEAN,
                              SpecOptions(weighted: true, upstream: true, ignoredFraction: 0.3, masked: true)),
@@ -78,9 +79,9 @@ final class RowTileTests: XCTestCase {
                 for (i, spec) in specs.enumerated() { checkAgainstReference(spec, lossCase, finiteDifferences: i == 0 && classes == 32) }
             }
         }
-        // The last class count that runs here, one partial tile.
-        for lossCase in softmaxTargetLosses(1023) {
-            checkAgainstReference(makeSpec(&rng, lossCase, shape: [5, 1023], reduction: LK_REDUCTION_MEAN,
+        // The last class count that runs here (squentropy: 255), one partial tile.
+        for (classes, lossCase) in tiledLosses(1023).map({ (1023, $0) }) + [(255, .squentropy())] {
+            checkAgainstReference(makeSpec(&rng, lossCase, shape: [5, Int64(classes)], reduction: LK_REDUCTION_MEAN,
                                            SpecOptions(floatKind: .float32, weighted: true, upstream: true, masked: true)),
                                   lossCase, finiteDifferences: false)
         }
@@ -88,7 +89,7 @@ final class RowTileTests: XCTestCase {
 
     func testThreadCountDoesNotChangeResults() {
         var rng = SeededRandom(seed: 8_001)
-        for lossCase in softmaxTargetLosses(100) {
+        for lossCase in tiledLosses(100) {
             // Enough rows for the engine's plan to make several chunks.
             var spec = makeSpec(&rng, lossCase, shape: [2_003, 100], reduction: LK_REDUCTION_MEAN,
                                 SpecOptions(floatKind: .float32, weighted: true, ignoredFraction: 0.3, masked: true))
@@ -101,7 +102,7 @@ final class RowTileTests: XCTestCase {
     /// loss and gradient must be the same bits.
     func testRowResultDoesNotDependOnItsTile() {
         var rng = SeededRandom(seed: 8_002)
-        for lossCase in softmaxTargetLosses(100) {
+        for lossCase in tiledLosses(100) {
             let full = tileSpec(&rng, lossCase, classes: 100, reduction: LK_REDUCTION_NONE,
                                 SpecOptions(floatKind: .float32, upstream: true, ignoredFraction: 0.2, masked: true))
             guard case .indices(let targets) = full.target, let dloss = full.dloss else { return XCTFail("indices and dloss expected") }
@@ -121,7 +122,7 @@ final class RowTileTests: XCTestCase {
     /// other rows of its tile as they were without it.
     func testNaNReachesItsRowOnly() {
         var rng = SeededRandom(seed: 8_003)
-        for lossCase in softmaxTargetLosses(100) {
+        for lossCase in tiledLosses(100) {
             let clean = tileSpec(&rng, lossCase, classes: 100, reduction: LK_REDUCTION_NONE, SpecOptions(floatKind: .float32))
             assertNaNStaysInItsRow(clean, lossCase, row: 20, cls: 40)
         }

@@ -1,0 +1,72 @@
+/// Squentropy over contiguous rows of a moderate number of classes, a tile at a time (see
+/// `RowTiles`, whose runner it shares):
+///
+///   Step 1, each row r: m_r = max_j z_j and S_r = Σ_{j≠y} z_j² in one read (`rowMaxAndSquares`),
+///     z_y, Σ_r = Σ_j e_j with e_j = exp(z_j - m_r) left in g when g is not z.
+///   Step 2, the tile at once, in vector lanes: log Σ_r and p_y = exp((z_y - m_r) - log Σ_r).
+///   Step 3, each row r: L = m_r + log Σ_r - z_y + S_r/(C-1), g_j = (scale/Σ_r)·e_j +
+///     scale·(2/(C-1))·z_j (e recomputed from z in place), g_y = scale·(p_y - 1)
+///     (`Squentropy.finishRow`, as the row kernel).
+/// Each row's arithmetic is the row kernel's but for step 1's sum of squares (in Double lanes for
+/// float32, where the row kernel compensates a float sum) and step 2's log and exp; it does not
+/// depend on the tile or the thread count.
+extension RowTiles {
+    /// Class counts squentropy runs here. From 256 classes the row kernel was as fast or faster:
+    /// step 3 reads z and g of the whole tile again (128 KB of float32 at 1000 classes, past the L1
+    /// cache), and the row kernel's two passes for the max and the squares, of two dependency chains
+    /// each, beat one pass of one chain each (4096×1000: 1.06× the time in tiles, 8192×500 1.04×).
+    static let squentropyClasses = ColumnLayout<Float>.transposeBelow..<256
+
+    /// Whether squentropy runs `batch` here: contiguous (N, C) rows with C in `squentropyClasses`.
+    static func applies<T>(squentropy batch: Batch<T>) -> Bool {
+        batch.inner == 1 && squentropyClasses.contains(batch.classes)
+    }
+
+    /// Runs squentropy over a batch of class-index targets that `applies(squentropy:)` (validated by
+    /// the caller).
+    static func run<T: KernelFloat>(_ loss: Squentropy, _ batch: Batch<T>, _ reduction: ReductionScales<T>) {
+        run(batch, reduction, parallel: loss.isThreadSafe) { first, count, scratch in
+            squentropyTile(loss, batch, first: first, count: count, scratch)
+        }
+    }
+
+    @inline(__always)
+    private static func squentropyTile<T: KernelFloat>(_ loss: Squentropy, _ batch: Batch<T>, first: Int, count: Int,
+                                                       _ scratch: Scratch<T>) {
+        let classes = batch.classes, targets = scratch.targets
+        for k in 0..<count {
+            let (z, grad) = rowPointers(batch, first + k), y = targets[k]
+            guard y >= 0 else {
+                zeroRow(grad, classes)
+                scratch.sums[k] = 1  // a log and an exp to take, never used
+                scratch.rowMax[k] = 0
+                scratch.targetLogits[k] = 0
+                continue
+            }
+            let (max, squares) = T.rowMaxAndSquares(z, classes, except: y)
+            scratch.squares[k] = squares
+            scratch.targetLogits[k] = Double(z[y])
+            let lse = VectorRow.logSumExp(z, classes, bias: nil, max: max, storingInto: hasOwnBuffer(grad, apartFrom: z) ? grad : nil)
+            scratch.rowMax[k] = lse.max
+            scratch.sums[k] = lse.sum
+        }
+        SIMDDispatch.rowMath.log(scratch.sums, count, into: scratch.logSums)
+        let targetP = scratch.transformed
+        for k in 0..<count { targetP[k] = (scratch.targetLogits[k] - Double(scratch.rowMax[k])) - scratch.logSums[k] }
+        SIMDDispatch.rowMath.exp(targetP, count, into: targetP)
+        for k in 0..<count {
+            let y = targets[k]
+            guard y >= 0 else {
+                scratch.losses[k] = 0
+                continue
+            }
+            let (z, grad) = rowPointers(batch, first + k)
+            let lse = OnlineLogSumExp(max: scratch.rowMax[k], sum: scratch.sums[k])
+            scratch.losses[k] = loss.weighted(target: y, batch.weight, scale: scratch.scales[k]) { scale in
+                loss.finishRow(z, lse, logSum: scratch.logSums[k], squares: scratch.squares[k],
+                               targetLogit: T(scratch.targetLogits[k]), targetProbability: { _ in T(targetP[k]) },
+                               storesExp: hasOwnBuffer(grad, apartFrom: z), target: y, classes: classes, grad: grad, scale: scale)
+            }
+        }
+    }
+}
