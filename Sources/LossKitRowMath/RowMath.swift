@@ -55,7 +55,8 @@ public protocol RowMath: SendableMetatype {
     static func writeLinear(_ z: UnsafePointer<Float>, _ n: Int, factor: Float, into out: UnsafeMutablePointer<Float>)
     static func writeLinear(_ z: UnsafePointer<Double>, _ n: Int, factor: Double, into out: UnsafeMutablePointer<Double>)
 
-    /// Σ_j z_j² over the z_j that are not -inf.
+    /// Σ_j z_j² over the z_j that are not -inf: float32 squares exact in Double lanes, float64 ones
+    /// summed with compensation.
     static func sumSquares(_ z: UnsafePointer<Float>, _ n: Int) -> Double
     static func sumSquares(_ z: UnsafePointer<Double>, _ n: Int) -> Double
 
@@ -146,8 +147,9 @@ public protocol RowMath: SendableMetatype {
                                    scratch: UnsafeMutablePointer<Double>)
 
     /// squares[k] = Σ_j z_jk² over the classes j ≠ t_k whose z_jk is not -inf, for each sample k < P,
-    /// the squares summed in Double lanes. t_k (`targets`) is sample k's class as a value of the type
-    /// (-1: none), so a Float build needs C < 2^24.
+    /// the squares formed and summed in Double lanes (a float32 square exact, as in `sumSquares`). t_k
+    /// (`targets`) is sample k's class as a value of the type (-1: none), so a Float build needs
+    /// C < 2^24.
     static func columnSquares(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
                               targets: UnsafePointer<Float>, into squares: UnsafeMutablePointer<Double>)
     static func columnSquares(_ z: UnsafePointer<Double>, stride: Int, classes: Int, samples: Int,

@@ -217,10 +217,14 @@ protocol VectorFloat: BinaryFloatingPoint {
     static func accumulate(_ x: Vector, into total: inout WideLanes)
     /// p[k] += x[k] in Double for every lane k (a whole vector).
     static func add(_ x: Vector, toDoublesAt p: UnsafeMutablePointer<Double>)
+    /// p[k] += x[k]² in Double for every lane k (a float32 square exact there).
+    static func addSquares(_ x: Vector, toDoublesAt p: UnsafeMutablePointer<Double>)
     /// Adds x² lane by lane to running sums: for Float in Double lanes (each square exact, so no
     /// compensation is needed; one chain of one add per vector, where a compensated float sum has
     /// four), for Double compensated (Kahan: `low` the sums, `high` the compensations).
     static func addSquares(_ x: Vector, into sums: inout WideLanes)
+    /// Two sums of `addSquares` as one (for Double, the two compensated sums joined exactly).
+    static func joined(_ a: WideLanes, _ b: WideLanes) -> WideLanes
     /// Σ of the squares `addSquares` accumulated: +inf after an overflow, or NaN (then see
     /// `RowKernels.nonFiniteSquares`).
     static func total(ofSquares sums: WideLanes) -> Double
@@ -255,6 +259,14 @@ extension Float: VectorFloat {
         sums.low += low * low
         sums.high += high * high
     }
+    @inline(__always) static func addSquares(_ x: SIMD16<Float>, toDoublesAt p: UnsafeMutablePointer<Double>) {
+        let low = widened(x, from: 0), high = widened(x, from: 8)
+        (SIMD8<Double>.load(UnsafePointer(p), 0) + low * low).store(p, 0)
+        (SIMD8<Double>.load(UnsafePointer(p), 8) + high * high).store(p, 8)
+    }
+    @inline(__always) static func joined(_ a: WideLanes, _ b: WideLanes) -> WideLanes {
+        WideLanes(low: a.low + b.low, high: a.high + b.high)
+    }
     @inline(__always) static func total(ofSquares sums: WideLanes) -> Double { sums.laneSum }
 
     /// Lanes first..<first + 8 of x in Double: one vcvtps2pd. A loop of this module's own, not the
@@ -281,6 +293,16 @@ extension Double: VectorFloat {
         let term = x * x - sums.high, next = sums.low + term
         sums.high = (next - sums.low) - term
         sums.low = next
+    }
+    @inline(__always) static func addSquares(_ x: SIMD8<Double>, toDoublesAt p: UnsafeMutablePointer<Double>) {
+        (SIMD8<Double>.load(UnsafePointer(p), 0) + x * x).store(p, 0)
+    }
+    @inline(__always) static func joined(_ a: WideLanes, _ b: WideLanes) -> WideLanes {
+        // sum + error = a + b exactly (TwoSum), the error moved into the compensation, whose own
+        // rounding is far below the sum's last bit.
+        let sum = a.low + b.low, bPart = sum - a.low
+        let error = (a.low - (sum - bPart)) + (b.low - bPart)
+        return WideLanes(low: sum, high: (a.high + b.high) - error)
     }
     @inline(__always) static func total(ofSquares sums: WideLanes) -> Double {
         // A first overflow to +inf makes a compensation inf - inf = NaN: the sum is then +inf itself.

@@ -396,43 +396,29 @@ extension RowKernels {
         }
     }
 
-    // Compensated (Kahan) sum in the lanes: the squares of a float32 row keep their Double-like accuracy.
+    // The squares summed as `VectorFloat.addSquares` sums them: float32 ones exact in Double lanes
+    // (so a square past float32's range, of a value above 1.8e19, is still counted: LogitNorm's norm
+    // of such logits is finite), float64 ones compensated (Kahan). Rows of 256 values or more run two
+    // sums, of the even and the odd vectors (one compensated sum's four dependent steps per vector
+    // were a third of squentropy's time at 4096×1000), joined before the lanes are summed.
     @inline(__always)
     static func rowSumSquares<T: VectorFloat>(_ z: UnsafePointer<T>, _ n: Int) -> Double {
         typealias V = T.Vector
         let width = V.scalarCount, negativeInfinity = V(repeating: -.infinity), zero = V(repeating: 0)
-        // Rows of 256 values or more: two compensated sums, of the even and the odd vectors (one made
-        // its four dependent steps per vector the bottleneck: a third of squentropy's time at
-        // 4096×1000). Shorter rows keep one, whose chain is short anyway: joining two cost more there.
-        var even = (sum: zero, compensation: zero), odd = even
-        @inline(__always) func add(_ x: V, to s: inout (sum: V, compensation: V)) {
-            let term = (x * x).replacing(with: zero, where: x .== negativeInfinity) - s.compensation
-            let next = s.sum + term
-            s.compensation = (next - s.sum) - term
-            s.sum = next
-        }
+        var even = WideLanes(), odd = WideLanes()
         var j = 0
         while n >= 256 && j + 2 * width <= n {
-            add(V.load(z, j), to: &even)
-            add(V.load(z, j + width), to: &odd)
+            let a = V.load(z, j), b = V.load(z, j + width)
+            T.addSquares(a.replacing(with: zero, where: a .== negativeInfinity), into: &even)
+            T.addSquares(b.replacing(with: zero, where: b .== negativeInfinity), into: &odd)
             j += 2 * width
         }
-        V.sweep(n - j) { k, lanes in add(V.load(z, j + k, lanes: lanes, fill: 0), to: &even) }
-        var sum = even.sum, compensation = even.compensation
-        if j > 0 {
-            // The two joined lane by lane before the lanes are summed (two trees per row, not four: rows
-            // of 100 classes felt them): sum + error = even + odd exactly (TwoSum), the error moved into
-            // the compensation, whose own rounding is far below the sum's last bit.
-            sum = even.sum + odd.sum
-            let oddPart = sum - even.sum
-            let error = (even.sum - (sum - oddPart)) + (odd.sum - oddPart)
-            compensation = (even.compensation + odd.compensation) - error
+        V.sweep(n - j) { k, lanes in
+            let x = V.load(z, j + k, lanes: lanes, fill: 0)
+            T.addSquares(x.replacing(with: zero, where: x .== negativeInfinity), into: &even)
         }
-        // A first overflow to +inf makes a compensation inf - inf = NaN: the sum is then +inf itself
-        // (and after a second one in the lane NaN, which `nonFiniteSquares` tells from a NaN value).
-        let total = sum.laneSum
-        if total.isNaN { return nonFiniteSquares(z, n) }
-        return total.isFinite ? total - compensation.laneSum : total
+        let total = T.total(ofSquares: j == 0 ? even : T.joined(even, odd))
+        return total.isNaN ? nonFiniteSquares(z, n) : total
     }
 
     // One sweep for both: the max as `rowMax` and the squares of the lanes that are neither the skipped
@@ -621,8 +607,8 @@ extension RowKernels {
         let negativeInfinity = V(repeating: -.infinity), zero = V(repeating: 0), cls = V(repeating: j)
         for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
             let x = V.load(row, v)
-            T.add((x * x).replacing(with: zero, where: x .== negativeInfinity).replacing(with: zero, where: V.load(targets, v) .== cls),
-                  toDoublesAt: squares + v)
+            T.addSquares(x.replacing(with: zero, where: x .== negativeInfinity).replacing(with: zero, where: V.load(targets, v) .== cls),
+                         toDoublesAt: squares + v)
         }
     }
 

@@ -1,12 +1,12 @@
-// RowMath.sumSquares in every build: a compensated sum of the squares in the type's lanes (one
-// chain of vectors below 256 values, the even and the odd vectors in two chains joined exactly from
-// 256 on). Checked against the squares (each rounded to the type, as the lanes form them) summed
-// exactly enough in Double pairs, on both sides of 256 and on partial vectors, to a few units of the
-// type's rounding (a compensated sum's bound; a plain Float sum of 4099 such squares is off by
-// tens of them); -inf adds nothing, a NaN makes the sum NaN, squares that overflow make it +inf
-// (one, or many in the same lane: a compensation inf - inf once turned that into NaN).
-// RowMath.maxAndSquares the same way, with one class left out (its NaN reaches neither result), its
-// float32 squares exact in Double lanes, and its max against the row's.
+// RowMath.sumSquares and maxAndSquares in every build: float32 squares exact in Double lanes, float64
+// ones summed with compensation (one chain of vectors below 256 values; sumSquares the even and the
+// odd vectors in two chains joined exactly from 256 on). Checked against the squares summed exactly
+// enough in Double pairs, on both sides of 256 and on partial vectors, to a few units of Double's
+// rounding (a compensated sum's bound; a plain float64 sum of 4099 such squares, or a compensated
+// float32 one, is off by far more); -inf adds nothing, a NaN makes the sum NaN, float64 squares that
+// overflow make it +inf (one, or many in the same lane: a compensation inf - inf once turned that
+// into NaN), float32 ones past float32's range are counted. maxAndSquares leaves one class out (its
+// NaN reaches neither result), and its max is checked against the row's.
 import LossKitKernels
 import LossKitRowMath
 import XCTest
@@ -26,9 +26,9 @@ final class SumSquaresTests: XCTestCase {
     }
 
     /// `sumSquares(math, z, n, skipped)` against the exact sum over the classes other than `skipped`
-    /// (-1: none) that are not -inf, of the squares rounded to T (as a compensated sum in T's lanes
-    /// forms them, so that they can overflow) or, with `exactSquares`, of the exact ones.
-    private func check<T: BinaryFloatingPoint>(_: T.Type, tolerance: Double, skipping: Bool = false, exactSquares: Bool = false,
+    /// (-1: none) that are not -inf, of the squares in Double (exact for float32, where they cannot
+    /// overflow; rounded as the kernels round them for float64).
+    private func check<T: BinaryFloatingPoint>(_: T.Type, tolerance: Double, skipping: Bool = false,
                                                _ sumSquares: (any RowMath.Type, UnsafePointer<T>, Int, Int) -> Double) {
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
         func uniform() -> Double {  // splitmix64 → [0, 1)
@@ -50,7 +50,7 @@ final class SumSquaresTests: XCTestCase {
                 let what = "\(math.level.name) \(T.self) n = \(n) skipping \(skipped)"
                 func expect(_ note: String) {
                     let got = row.withUnsafeBufferPointer { sumSquares(math, $0.baseAddress!, n, skipped) }
-                    let squares = counted.map { exactSquares ? Double(row[$0]) * Double(row[$0]) : Double(row[$0] * row[$0]) }
+                    let squares = counted.map { Double(row[$0]) * Double(row[$0]) }
                     let expected = squares.contains(.infinity) ? .infinity : exactSum(squares)
                     if expected.isInfinite { return XCTAssertEqual(got, expected, "\(what)\(note)") }
                     XCTAssertEqual(got, expected, accuracy: tolerance * expected, "\(what)\(note)")
@@ -74,17 +74,15 @@ final class SumSquaresTests: XCTestCase {
     }
 
     func testFloatSumSquares() {
-        check(Float.self, tolerance: 3e-7) { math, z, n, _ in math.sumSquares(z, n) }
+        check(Float.self, tolerance: 1e-14) { math, z, n, _ in math.sumSquares(z, n) }
     }
 
     func testDoubleSumSquares() {
         check(Double.self, tolerance: 1e-14) { math, z, n, _ in math.sumSquares(z, n) }
     }
 
-    // maxAndSquares sums float32 squares in Double lanes: exact squares (which do not overflow there),
-    // summed to the Double tolerance.
     func testFloatMaxAndSquares() {
-        check(Float.self, tolerance: 1e-14, skipping: true, exactSquares: true) { math, z, n, skipped in math.maxAndSquares(z, n, except: skipped).squares }
+        check(Float.self, tolerance: 1e-14, skipping: true) { math, z, n, skipped in math.maxAndSquares(z, n, except: skipped).squares }
         checkMax(Float.self) { math, z, n in math.maxAndSquares(z, n, except: 0).max }
     }
 
