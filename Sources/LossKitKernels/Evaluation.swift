@@ -49,12 +49,30 @@ extension SoftmaxTargetLoss {
     }
 }
 
-/// Squentropy also takes rows of a moderate number of classes a tile at a time (`RowTiles`).
+/// Squentropy and LogitNorm also take rows of a moderate number of classes a tile at a time
+/// (`RowTiles`).
 extension Squentropy {
     public func evaluate(_ batch: AnyBatch, context: EvaluationContext) throws(LossError) {
         switch batch {
-        case .float32(let b): try LossEngine.evaluate(squentropy: self, b, nanPolicy: context.nanPolicy)
-        case .float64(let b): try LossEngine.evaluate(squentropy: self, b, nanPolicy: context.nanPolicy)
+        case .float32(let b): try LossEngine.evaluate(columns: self, b, nanPolicy: context.nanPolicy, tiles: tiles(b))
+        case .float64(let b): try LossEngine.evaluate(columns: self, b, nanPolicy: context.nanPolicy, tiles: tiles(b))
         }
+    }
+
+    private func tiles<T: KernelFloat>(_ batch: Batch<T>) -> ((ReductionScales<T>) -> Void)? {
+        RowTiles.applies(linearTerm: batch) ? { RowTiles.run(self, batch, $0) } : nil
+    }
+}
+
+extension LogitNorm {
+    public func evaluate(_ batch: AnyBatch, context: EvaluationContext) throws(LossError) {
+        switch batch {
+        case .float32(let b): try LossEngine.evaluate(columns: self, b, nanPolicy: context.nanPolicy, tiles: tiles(b))
+        case .float64(let b): try LossEngine.evaluate(columns: self, b, nanPolicy: context.nanPolicy, tiles: tiles(b))
+        }
+    }
+
+    private func tiles<T: KernelFloat>(_ batch: Batch<T>) -> ((ReductionScales<T>) -> Void)? {
+        RowTiles.applies(linearTerm: batch) ? { RowTiles.run(self, batch, $0) } : nil
     }
 }

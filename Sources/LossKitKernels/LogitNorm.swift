@@ -24,19 +24,38 @@ public struct LogitNorm: ClassIndexLoss {
     // place gives the same bits, as squentropy's rows).
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
-        let squares = T.rowSumSquares(z, classes)
+        // Read 1 in one call where `fusesSquares` says so, else in two (no class is left out: -1).
+        let fused = fusesSquares(T.self, classes) ? T.rowMaxAndSquares(z, classes, except: -1) : nil
+        let squares = fused?.squares ?? T.rowSumSquares(z, classes)
         let zy = z[y]  // after a pass has brought the row into cache (see SoftmaxTargetLoss.row)
         if zy == -.infinity {  // a masked target: infinite loss; the radial term would be inf·z
             zeroRow(grad, classes)
             return .infinity
         }
-        let zMax = T.rowMax(z, bias: nil, classes)
+        let zMax = fused?.max ?? T.rowMax(z, bias: nil, classes)
         guard zMax > -.infinity || squares.isNaN else { zeroRow(grad, classes); return .infinity }
         let r = squares.squareRoot()
-        let c = 1 / (tau * (r + Self.epsilon))
+        let c = factor(norm: r)
         let storesExp = hasOwnBuffer(grad, apartFrom: z)
         let sums = T.rowScaledExpSums(z, classes, factor: T(c), max: zMax, storingInto: storesExp ? grad : nil)
         let logSum = Double.log(sums.sum)
+        return finishRow(z, max: zMax, targetLogit: zy, norm: r, factor: c, sums: sums, logSum: logSum,
+                         targetProbability: { Double.exp(c * (Double(zy) - Double(zMax)) - logSum) },
+                         storesExp: storesExp, target: y, classes: classes, grad: grad, scale: scale)
+    }
+
+    /// c = 1/(τ·(r + ε)).
+    @inline(__always)
+    func factor(norm r: Double) -> Double { 1 / (tau * (r + Self.epsilon)) }
+
+    /// The row kernel once Σ e and Σ z·e are known (the e left in g when `storesExp`): the loss, and
+    /// g from them, with p_y from `targetProbability()`. The row kernel takes the log and p_y from
+    /// libm, `RowTiles` a tile's at once in vector lanes.
+    @inline(__always)
+    func finishRow<T: KernelFloat>(_ z: UnsafePointer<T>, max zMax: T, targetLogit zy: T, norm r: Double, factor c: Double,
+                                   sums: (sum: Double, weighted: Double), logSum: Double, targetProbability: () -> Double,
+                                   storesExp: Bool, target y: Int, classes: Int, grad: UnsafeMutablePointer<T>?,
+                                   scale: T) -> Double {
         let lse = c * Double(zMax) + logSum
         if let grad {
             let zDotG = sums.weighted / sums.sum - Double(zy)
@@ -49,8 +68,7 @@ public struct LogitNorm: ClassIndexLoss {
                 T.rowWriteScaledSoftmax(z, classes, factor: T(c), max: zMax, logSum: 0, scale: expScale, linear: linear,
                                         into: grad)
             }
-            let py = Double.exp(c * (Double(zy) - Double(zMax)) - logSum)
-            grad[y] = T(sT * (c * (py - 1) - radial * Double(zy)))
+            grad[y] = T(sT * (c * (targetProbability() - 1) - radial * Double(zy)))
         }
         return lse - c * Double(zy)
     }
@@ -75,7 +93,7 @@ extension LogitNorm: ColumnKernel {
         T.columnSquares(z, stride: stride, classes: classes, samples: n, targets: noTarget, into: squares)
         ColumnSteps.targetLogits(z, stride: stride, samples: n, targets: targets, into: zy)
         T.columnMax(z, stride: stride, classes: classes, samples: n, into: max)
-        @inline(__always) func c(_ k: Int) -> Double { 1 / (tau * (squares[k].squareRoot() + Self.epsilon)) }
+        @inline(__always) func c(_ k: Int) -> Double { self.factor(norm: squares[k].squareRoot()) }
         for k in 0..<n {
             // Nothing to learn: ignored, a zero weight, a masked target, every class masked.
             let y = targets[k]

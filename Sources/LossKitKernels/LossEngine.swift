@@ -19,8 +19,7 @@ public enum LossEngine {
     /// the layout allows (see `ColumnLayout`) and C < 2^24 (`ColumnKernelLimits.maxClasses`).
     public static func evaluate<L: RowLoss & ColumnKernel, T: KernelFloat>(columns loss: L, _ batch: Batch<T>,
                                                                            nanPolicy: NaNPolicy) throws(LossError) {
-        let onColumns = loss.runsOnColumns && batch.classes < ColumnKernelLimits.maxClasses
-        try evaluate(loss, batch, nanPolicy: nanPolicy, columns: onColumns ? loss : nil)
+        try evaluate(columns: loss, batch, nanPolicy: nanPolicy, tiles: nil)
     }
 
     /// As `evaluate(columns:)`, while the loss is of the softmax-target form with (N, C) rows of many
@@ -37,14 +36,12 @@ public enum LossEngine {
         try evaluate(loss, batch, nanPolicy: nanPolicy, columns: onColumns ? loss : nil, classIndexRunner: runner)
     }
 
-    /// As `evaluate(columns:)` for squentropy, with (N, C) rows of a moderate number of classes taken a
-    /// tile at a time (`RowTiles`).
-    public static func evaluate<T: KernelFloat>(squentropy loss: Squentropy, _ batch: Batch<T>,
-                                                nanPolicy: NaNPolicy) throws(LossError) {
-        let onColumns = batch.classes < ColumnKernelLimits.maxClasses
-        let runner: ((ReductionScales<T>) -> Void)? =
-            RowTiles.applies(squentropy: batch) ? { RowTiles.run(loss, batch, $0) } : nil
-        try evaluate(loss, batch, nanPolicy: nanPolicy, columns: onColumns ? loss : nil, classIndexRunner: runner)
+    /// As `evaluate(columns:)`, with `tiles`, when given, running the class-index batches (`RowTiles`).
+    static func evaluate<L: RowLoss & ColumnKernel, T: KernelFloat>(
+        columns loss: L, _ batch: Batch<T>, nanPolicy: NaNPolicy, tiles: ((ReductionScales<T>) -> Void)?
+    ) throws(LossError) {
+        let onColumns = loss.runsOnColumns && batch.classes < ColumnKernelLimits.maxClasses
+        try evaluate(loss, batch, nanPolicy: nanPolicy, columns: onColumns ? loss : nil, classIndexRunner: tiles)
     }
 
     /// `classIndexRunner`, when given, runs class-index batches instead of the engine's rows and columns.

@@ -92,14 +92,20 @@ func zeroRow<T: KernelFloat>(_ grad: UnsafeMutablePointer<T>?, _ count: Int) {
     for j in 0..<count { grad[j] = 0 }
 }
 
+/// Whether a row of `count` values takes its squares from one call of `rowMaxAndSquares` (float32
+/// squares in Double lanes, one short chain) rather than from `rowSumSquares` (a compensated sum in
+/// the type's lanes, two chains from 256 values on): float32 rows below 256 classes. (square
+/// 40960×100 took 0.91× the time, 131072×32 0.76×; float64's compensated chain, one call long, took
+/// 1.09× the time at 40960×100.)
+@inline(__always)
+func fusesSquares<T: KernelFloat>(_: T.Type, _ count: Int) -> Bool { count < 256 && T.self == Float.self }
+
 /// Σ_{j ≠ except} z_j² over the z_j that are not -inf (z_except left out of the sum rather than
-/// subtracted from it, which would cancel when it dominates): float32 rows below 256 classes in one
-/// call (`rowMaxAndSquares`, its max unused; square 40960×100 0.91× the time, 131072×32 0.76×),
-/// other rows in two calls either side of the skipped class (float64's compensated chain, one call
-/// long, took 1.09× the time at 40960×100).
+/// subtracted from it, which would cancel when it dominates): in one call (see `fusesSquares`), or
+/// in two, either side of the skipped class.
 @inline(__always)
 func sumOfSquares<T: KernelFloat>(_ z: UnsafePointer<T>, _ count: Int, except skipped: Int) -> Double {
-    if count < 256 && T.self == Float.self { return T.rowMaxAndSquares(z, count, except: skipped).squares }
+    if fusesSquares(T.self, count) { return T.rowMaxAndSquares(z, count, except: skipped).squares }
     return T.rowSumSquares(z, skipped) + T.rowSumSquares(z + skipped + 1, count - skipped - 1)
 }
 

@@ -22,6 +22,18 @@ enum RowTiles {
     /// Rows per tile.
     static let tileRows = 16
 
+    /// Class counts that the losses whose gradient has a term in z (squentropy, logit_norm) run here.
+    /// From 256 classes the row kernel was as fast or faster: their last step reads z and g of the
+    /// whole tile again (128 KB of float32 at 1000 classes, past the L1 cache), and the row kernel's
+    /// two passes for the max and the squares, of two dependency chains each, beat one pass of one
+    /// chain each (squentropy 4096×1000: 1.06× the time in tiles, 8192×500 1.04×).
+    static let linearTermClasses = ColumnLayout<Float>.transposeBelow..<256
+
+    /// Whether `batch` runs here for those losses: contiguous (N, C) rows with C in `linearTermClasses`.
+    static func applies<T>(linearTerm batch: Batch<T>) -> Bool {
+        batch.inner == 1 && linearTermClasses.contains(batch.classes)
+    }
+
     /// Whether `batch` runs here: contiguous (N, C) rows with C in `classes`.
     static func applies<T>(to batch: Batch<T>) -> Bool {
         batch.inner == 1 && classes.contains(batch.classes)
@@ -65,8 +77,9 @@ enum RowTiles {
     }
 
     /// Working space of one tile: per row its target (-1: ignored), gradient scale, max, Σ exp, a_y,
-    /// log Σ, transformed a_y - lse (`SoftmaxTargetLoss.sampleTransform`; squentropy's p_y), weighted
-    /// loss and squentropy's Σ_{j≠y} z_j².
+    /// log Σ, transformed a_y - lse (`SoftmaxTargetLoss.sampleTransform`; squentropy's and
+    /// logit_norm's p_y), weighted loss, the sum of squares (squentropy's Σ_{j≠y} z_j², logit_norm's
+    /// r², then r), and logit_norm's Σ z·e and factor c.
     struct Scratch<T: KernelFloat> {
         let targets: UnsafeMutablePointer<Int>
         let scales: UnsafeMutablePointer<T>
@@ -77,6 +90,8 @@ enum RowTiles {
         let transformed: UnsafeMutablePointer<Double>
         let losses: UnsafeMutablePointer<Double>
         let squares: UnsafeMutablePointer<Double>
+        let weightedSums: UnsafeMutablePointer<Double>
+        let factors: UnsafeMutablePointer<Double>
     }
 
     @inline(__always)
@@ -84,11 +99,12 @@ enum RowTiles {
         let n = tileRows
         return withUnsafeTemporaryAllocation(of: Int.self, capacity: n) { targets in
             withUnsafeTemporaryAllocation(of: T.self, capacity: 2 * n) { values in
-                withUnsafeTemporaryAllocation(of: Double.self, capacity: 6 * n) { doubles in
+                withUnsafeTemporaryAllocation(of: Double.self, capacity: 8 * n) { doubles in
                     let v = values.baseAddress!, d = doubles.baseAddress!
                     return body(Scratch(targets: targets.baseAddress!, scales: v, rowMax: v + n, sums: d,
                                         targetLogits: d + n, logSums: d + 2 * n, transformed: d + 3 * n,
-                                        losses: d + 4 * n, squares: d + 5 * n))
+                                        losses: d + 4 * n, squares: d + 5 * n, weightedSums: d + 6 * n,
+                                        factors: d + 7 * n))
                 }
             }
         }

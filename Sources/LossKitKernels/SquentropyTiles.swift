@@ -11,18 +11,7 @@
 /// float32, where the row kernel compensates a float sum) and step 2's log and exp; it does not
 /// depend on the tile or the thread count.
 extension RowTiles {
-    /// Class counts squentropy runs here. From 256 classes the row kernel was as fast or faster:
-    /// step 3 reads z and g of the whole tile again (128 KB of float32 at 1000 classes, past the L1
-    /// cache), and the row kernel's two passes for the max and the squares, of two dependency chains
-    /// each, beat one pass of one chain each (4096×1000: 1.06× the time in tiles, 8192×500 1.04×).
-    static let squentropyClasses = ColumnLayout<Float>.transposeBelow..<256
-
-    /// Whether squentropy runs `batch` here: contiguous (N, C) rows with C in `squentropyClasses`.
-    static func applies<T>(squentropy batch: Batch<T>) -> Bool {
-        batch.inner == 1 && squentropyClasses.contains(batch.classes)
-    }
-
-    /// Runs squentropy over a batch of class-index targets that `applies(squentropy:)` (validated by
+    /// Runs squentropy over a batch of class-index targets that `applies(linearTerm:)` (validated by
     /// the caller).
     static func run<T: KernelFloat>(_ loss: Squentropy, _ batch: Batch<T>, _ reduction: ReductionScales<T>) {
         run(batch, reduction, parallel: loss.isThreadSafe) { first, count, scratch in

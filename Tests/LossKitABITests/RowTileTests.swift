@@ -1,11 +1,11 @@
-// Rows of a moderate number of classes (Sources/LossKitKernels/RowTiles.swift, SquentropyTiles.swift):
-// the softmax-target losses and squentropy take contiguous (N, C) rows with 32 <= C < 1024 (squentropy
-// C < 256) a tile of 16 at a time, each step over the whole tile (the logs, the sample transforms and
-// squentropy's p_y in vector lanes; squentropy's squares summed in the max's pass). Checked against
-// the independent references and central differences, against the row kernel sample by sample with
-// the edge cases in a tile (an ignored row, a fully masked row, a masked target, a NaN row, huge
-// logits), for a partial last tile, for bit-identical results on 1, 2 and 3 threads, and for a row's
-// result not depending on which tile holds it.
+// Rows of a moderate number of classes (Sources/LossKitKernels/RowTiles.swift and the files of its
+// extensions): the softmax-target losses, squentropy and logit_norm take contiguous (N, C) rows with
+// 32 <= C < 1024 (squentropy and logit_norm C < 256) a tile of 16 at a time, each step over the whole
+// tile (the logs, the sample transforms and p_y in vector lanes; the squares summed in the max's
+// pass). Checked against the independent references and central differences, against the row kernel
+// sample by sample with the edge cases in a tile (an ignored row, a fully masked row, a masked
+// target, a NaN row, huge logits), for a partial last tile, for bit-identical results on 1, 2 and 3
+// threads, and for a row's result not depending on which tile holds it.
 import CLossKit
 import XCTest
 
@@ -14,7 +14,7 @@ final class RowTileTests: XCTestCase {
     private let rows = 37
 
     private func tiledLosses(_ classes: Int) -> [LossCase] {
-        [.crossEntropy(), .expectation(), .mix(), .logitAdjusted(priors: LossCase.priors(classes)), .focal(gamma: 2), .squentropy()]
+        [.crossEntropy(), .expectation(), .mix(), .logitAdjusted(priors: LossCase.priors(classes)), .focal(gamma: 2), .squentropy(), .logitNorm()]
     }
 
     private func tileSpec(_ rng: inout SeededRandom, _ lossCase: LossCase, classes: Int, reduction: lk_reduction,
@@ -79,8 +79,8 @@ final class RowTileTests: XCTestCase {
                 for (i, spec) in specs.enumerated() { checkAgainstReference(spec, lossCase, finiteDifferences: i == 0 && classes == 32) }
             }
         }
-        // The last class count that runs here (squentropy: 255), one partial tile.
-        for (classes, lossCase) in tiledLosses(1023).map({ (1023, $0) }) + [(255, .squentropy())] {
+        // The last class count that runs here (squentropy and logit_norm: 255), one partial tile.
+        for (classes, lossCase) in tiledLosses(1023).map({ (1023, $0) }) + [(255, .squentropy()), (255, .logitNorm())] {
             checkAgainstReference(makeSpec(&rng, lossCase, shape: [5, Int64(classes)], reduction: LK_REDUCTION_MEAN,
                                            SpecOptions(floatKind: .float32, weighted: true, upstream: true, masked: true)),
                                   lossCase, finiteDifferences: false)
