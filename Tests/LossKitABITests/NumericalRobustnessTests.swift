@@ -38,6 +38,24 @@ final class NumericalRobustnessTests: XCTestCase {
         }
     }
 
+    /// LogitNorm sees z/‖z‖ only: float32 logits of 1e30 (whose squares overflow float32, not the
+    /// Double lanes they are summed in) give the loss of logits of 1 (an overflowed norm once made
+    /// it log C). On rows (100 classes, in tiles), and on columns (3 classes, transposed). (The
+    /// gradient is only checked finite: its radial coefficient, about 1/(τ·‖z‖²), is below float32's
+    /// range there, so that term is lost.)
+    func testLogitNormOfHugeFloat32LogitsIsScaleInvariant() {
+        for classes in [3, 100] {
+            let unit = (0..<(2 * classes)).map { Double($0 % 3) - 1 }
+            let target: [Int64] = [0, 1]
+            let small = run("logit_norm", unit, target, classes: Int64(classes), kind: .float32)
+            let huge = run("logit_norm", unit.map { $0 * 1e30 }, target, classes: Int64(classes), kind: .float32)
+            for k in 0..<2 {
+                XCTAssertEqual(huge.loss[k], small.loss[k], accuracy: 1e-5 * max(1, small.loss[k]), "C = \(classes) row \(k)")
+            }
+            XCTAssertTrue(huge.grad.allSatisfy(\.isFinite), "C = \(classes)")
+        }
+    }
+
     func testRowsWithAllButOneClassMasked() {
         for kind in [FloatKind.float32, .float64] {
             let logits: [Double] = [-.infinity, 3, -.infinity, -.infinity, -.infinity, -7]
