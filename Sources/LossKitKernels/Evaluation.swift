@@ -50,22 +50,27 @@ extension SoftmaxTargetLoss {
 }
 
 /// Squentropy and LogitNorm also take rows of a moderate number of classes a tile at a time
-/// (`RowTiles`).
+/// (`RowTiles`); each public `evaluate` is a one-line witness of `BatchEvaluator` for its type.
 extension Squentropy {
     public func evaluate(_ batch: AnyBatch, context: EvaluationContext) throws(LossError) {
-        switch batch {
-        case .float32(let b): try LossEngine.evaluate(columns: self, b, nanPolicy: context.nanPolicy, tiles: tiles(b))
-        case .float64(let b): try LossEngine.evaluate(columns: self, b, nanPolicy: context.nanPolicy, tiles: tiles(b))
-        }
-    }
-
-    private func tiles<T: KernelFloat>(_ batch: Batch<T>) -> ((ReductionScales<T>) -> Void)? {
-        RowTiles.applies(linearTerm: batch) ? { RowTiles.run(self, batch, $0) } : nil
+        try evaluateWithTiles(batch, context: context)
     }
 }
 
 extension LogitNorm {
     public func evaluate(_ batch: AnyBatch, context: EvaluationContext) throws(LossError) {
+        try evaluateWithTiles(batch, context: context)
+    }
+}
+
+/// A column loss with its own tile kernel for contiguous rows of 32–255 classes (`RowTiles`).
+protocol LinearTermTiledLoss: RowLoss, ColumnKernel {
+    /// Runs the loss over a class-index batch that `RowTiles.applies(linearTerm:)` (validated).
+    func runTiles<T: KernelFloat>(_ batch: Batch<T>, _ reduction: ReductionScales<T>)
+}
+
+extension LinearTermTiledLoss {
+    func evaluateWithTiles(_ batch: AnyBatch, context: EvaluationContext) throws(LossError) {
         switch batch {
         case .float32(let b): try LossEngine.evaluate(columns: self, b, nanPolicy: context.nanPolicy, tiles: tiles(b))
         case .float64(let b): try LossEngine.evaluate(columns: self, b, nanPolicy: context.nanPolicy, tiles: tiles(b))
@@ -73,6 +78,6 @@ extension LogitNorm {
     }
 
     private func tiles<T: KernelFloat>(_ batch: Batch<T>) -> ((ReductionScales<T>) -> Void)? {
-        RowTiles.applies(linearTerm: batch) ? { RowTiles.run(self, batch, $0) } : nil
+        RowTiles.applies(linearTerm: batch) ? { runTiles(batch, $0) } : nil
     }
 }

@@ -9,21 +9,15 @@
 ///   Step 4, the tile, in vector lanes: log Σ e and p_y = exp(c·(z_y - max) - log Σ e).
 ///   Step 5, each row: the loss and g (`LogitNorm.finishRow`, as the row kernel).
 /// A row with nothing to learn (a masked target, every class masked) gets the row kernel's infinite
-/// loss and zero gradient. Each row's arithmetic is the row kernel's but for step 1's sum of
-/// squares (float32 in Double lanes) and step 4's log and exp; it does not depend on the tile or the
-/// thread count.
+/// loss and zero gradient. Each row's arithmetic is the row kernel's but for step 4's log and exp
+/// and, in float64, step 1's sum of squares (the row kernel's takes two chains from 256 values on,
+/// and its max in a pass of its own); it does not depend on the tile or the thread count.
 extension RowTiles {
-    /// Runs logit_norm over a batch of class-index targets that `applies(linearTerm:)` (validated by
-    /// the caller).
-    static func run<T: KernelFloat>(_ loss: LogitNorm, _ batch: Batch<T>, _ reduction: ReductionScales<T>) {
-        run(batch, reduction, parallel: loss.isThreadSafe) { first, count, scratch in
-            logitNormTile(loss, batch, first: first, count: count, scratch)
-        }
-    }
-
+    /// The steps over rows first..<first + count (their targets and scales in `scratch`); each
+    /// row's weighted loss goes to `scratch.losses[k]` (0 for an ignored row, whose gradient is 0).
     @inline(__always)
-    private static func logitNormTile<T: KernelFloat>(_ loss: LogitNorm, _ batch: Batch<T>, first: Int, count: Int,
-                                                      _ scratch: Scratch<T>) {
+    fileprivate static func logitNormTile<T: KernelFloat>(_ loss: LogitNorm, _ batch: Batch<T>, first: Int, count: Int,
+                                                          _ scratch: Scratch<T>) {
         let classes = batch.classes, targets = scratch.targets
         let norms = scratch.squares, targetP = scratch.transformed
         /// Whether row k has something to learn: not ignored, its target not masked, a class above
@@ -79,6 +73,14 @@ extension RowTiles {
                                       targetProbability: { targetP[k] }, storesExp: hasOwnBuffer(grad, apartFrom: z),
                                       target: y, classes: classes, grad: grad, scale: scale)
             }
+        }
+    }
+}
+
+extension LogitNorm: LinearTermTiledLoss {
+    func runTiles<T: KernelFloat>(_ batch: Batch<T>, _ reduction: ReductionScales<T>) {
+        RowTiles.run(batch, reduction, parallel: isThreadSafe) { first, count, scratch in
+            RowTiles.logitNormTile(self, batch, first: first, count: count, scratch)
         }
     }
 }

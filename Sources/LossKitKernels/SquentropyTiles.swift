@@ -7,21 +7,15 @@
 ///   Step 3, each row r: L = m_r + log Σ_r - z_y + S_r/(C-1), g_j = (scale/Σ_r)·e_j +
 ///     scale·(2/(C-1))·z_j (e recomputed from z in place), g_y = scale·(p_y - 1)
 ///     (`Squentropy.finishRow`, as the row kernel).
-/// Each row's arithmetic is the row kernel's but for step 1's sum of squares (in Double lanes for
-/// float32, where the row kernel compensates a float sum) and step 2's log and exp; it does not
-/// depend on the tile or the thread count.
+/// Each row's arithmetic is the row kernel's but for step 2's log and exp and, in float64, step 1's
+/// compensated sum of squares (one chain over the row, where the row kernel sums either side of the
+/// target); it does not depend on the tile or the thread count.
 extension RowTiles {
-    /// Runs squentropy over a batch of class-index targets that `applies(linearTerm:)` (validated by
-    /// the caller).
-    static func run<T: KernelFloat>(_ loss: Squentropy, _ batch: Batch<T>, _ reduction: ReductionScales<T>) {
-        run(batch, reduction, parallel: loss.isThreadSafe) { first, count, scratch in
-            squentropyTile(loss, batch, first: first, count: count, scratch)
-        }
-    }
-
+    /// The steps over rows first..<first + count (their targets and scales in `scratch`); each
+    /// row's weighted loss goes to `scratch.losses[k]` (0 for an ignored row, whose gradient is 0).
     @inline(__always)
-    private static func squentropyTile<T: KernelFloat>(_ loss: Squentropy, _ batch: Batch<T>, first: Int, count: Int,
-                                                       _ scratch: Scratch<T>) {
+    fileprivate static func squentropyTile<T: KernelFloat>(_ loss: Squentropy, _ batch: Batch<T>, first: Int, count: Int,
+                                                           _ scratch: Scratch<T>) {
         let classes = batch.classes, targets = scratch.targets
         for k in 0..<count {
             let (z, grad) = rowPointers(batch, first + k), y = targets[k]
@@ -56,6 +50,14 @@ extension RowTiles {
                                targetLogit: T(scratch.targetLogits[k]), targetProbability: { _ in T(targetP[k]) },
                                storesExp: hasOwnBuffer(grad, apartFrom: z), target: y, classes: classes, grad: grad, scale: scale)
             }
+        }
+    }
+}
+
+extension Squentropy: LinearTermTiledLoss {
+    func runTiles<T: KernelFloat>(_ batch: Batch<T>, _ reduction: ReductionScales<T>) {
+        RowTiles.run(batch, reduction, parallel: isThreadSafe) { first, count, scratch in
+            RowTiles.squentropyTile(self, batch, first: first, count: count, scratch)
         }
     }
 }
