@@ -24,15 +24,12 @@ public struct LogitNorm: ClassIndexLoss {
     // place gives the same bits, as squentropy's rows).
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
-        // Read 1 in one call where `fusesSquares` says so, else in two (no class is left out: -1).
-        let fused = fusesSquares(T.self, classes) ? T.rowMaxAndSquares(z, classes, except: -1) : nil
-        let squares = fused?.squares ?? T.rowSumSquares(z, classes)
+        let (zMax, squares) = maxAndSumOfSquares(z, classes, except: -1)  // read 1: no class left out
         let zy = z[y]  // after a pass has brought the row into cache (see SoftmaxTargetLoss.row)
         if zy == -.infinity {  // a masked target: infinite loss; the radial term would be inf·z
             zeroRow(grad, classes)
             return .infinity
         }
-        let zMax = fused?.max ?? T.rowMax(z, bias: nil, classes)
         guard zMax > -.infinity || squares.isNaN else { zeroRow(grad, classes); return .infinity }
         let r = squares.squareRoot()
         let c = factor(norm: r)

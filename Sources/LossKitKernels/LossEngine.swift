@@ -27,16 +27,16 @@ public enum LossEngine {
     /// (`RowTiles`).
     public static func evaluate<L: SoftmaxTargetLoss, T: KernelFloat>(softmax loss: L, _ batch: Batch<T>,
                                                                       nanPolicy: NaNPolicy) throws(LossError) {
-        let onColumns = loss.runsOnColumns && batch.classes < ColumnKernelLimits.maxClasses
         let runner: ((ReductionScales<T>) -> Void)? =
             if !loss.isSoftmaxTarget { nil }
             else if WideRows.applies(to: batch) { { WideRows.run(loss, batch, $0) } }
             else if RowTiles.applies(to: batch) { { RowTiles.run(loss, batch, $0) } }
             else { nil }
-        try evaluate(loss, batch, nanPolicy: nanPolicy, columns: onColumns ? loss : nil, classIndexRunner: runner)
+        try evaluate(columns: loss, batch, nanPolicy: nanPolicy, tiles: runner)
     }
 
-    /// As `evaluate(columns:)`, with `tiles`, when given, running the class-index batches (`RowTiles`).
+    /// As `evaluate(columns:)`, with `tiles`, when given, running the class-index batches (`RowTiles`,
+    /// `WideRows`).
     static func evaluate<L: RowLoss & ColumnKernel, T: KernelFloat>(
         columns loss: L, _ batch: Batch<T>, nanPolicy: NaNPolicy, tiles: ((ReductionScales<T>) -> Void)?
     ) throws(LossError) {

@@ -92,21 +92,32 @@ func zeroRow<T: KernelFloat>(_ grad: UnsafeMutablePointer<T>?, _ count: Int) {
     for j in 0..<count { grad[j] = 0 }
 }
 
-/// Whether a row of `count` values takes its squares from one call of `rowMaxAndSquares` (float32
-/// squares in Double lanes, one short chain) rather than from `rowSumSquares` (a compensated sum in
-/// the type's lanes, two chains from 256 values on): float32 rows below 256 classes. (square
+/// Whether a row of `count` values takes its squares from one call of `rowMaxAndSquares` (one chain,
+/// the skipped class left out by lane index) rather than from `rowSumSquares` (a call either side of
+/// the skipped class, two chains from 256 values on): float32 rows below 256 classes. (square
 /// 40960×100 took 0.91× the time, 131072×32 0.76×; float64's compensated chain, one call long, took
 /// 1.09× the time at 40960×100.)
 @inline(__always)
 func fusesSquares<T: KernelFloat>(_: T.Type, _ count: Int) -> Bool { count < 256 && T.self == Float.self }
 
 /// Σ_{j ≠ except} z_j² over the z_j that are not -inf (z_except left out of the sum rather than
-/// subtracted from it, which would cancel when it dominates): in one call (see `fusesSquares`), or
-/// in two, either side of the skipped class.
+/// subtracted from it, which would cancel when it dominates; `except` -1 leaves out nothing): in one
+/// call (see `fusesSquares`), or in two, either side of the skipped class.
 @inline(__always)
 func sumOfSquares<T: KernelFloat>(_ z: UnsafePointer<T>, _ count: Int, except skipped: Int) -> Double {
     if fusesSquares(T.self, count) { return T.rowMaxAndSquares(z, count, except: skipped).squares }
+    if skipped < 0 { return T.rowSumSquares(z, count) }
     return T.rowSumSquares(z, skipped) + T.rowSumSquares(z + skipped + 1, count - skipped - 1)
+}
+
+/// The row's max and `sumOfSquares`: in one call where `fusesSquares` says so, else in a pass each,
+/// the squares first (the max first made logit_norm at 4096×1000 1.07× slower: the squares' heavier
+/// pass hides the row's arrival from memory better, and the max then reads it from the cache).
+@inline(__always)
+func maxAndSumOfSquares<T: KernelFloat>(_ z: UnsafePointer<T>, _ count: Int, except skipped: Int) -> (max: T, squares: Double) {
+    if fusesSquares(T.self, count) { return T.rowMaxAndSquares(z, count, except: skipped) }
+    let squares = sumOfSquares(z, count, except: skipped)
+    return (T.rowMax(z, bias: nil, count), squares)
 }
 
 /// `T.rowHingeSums` over the row without class `except` (the two runs either side of it, added), so

@@ -423,9 +423,8 @@ extension RowKernels {
 
     // One sweep for both: the max as `rowMax` and the squares of the lanes that are neither the skipped
     // class (found by lane index, carried from vector to vector and exact as T below 2^24) nor -inf as
-    // `VectorFloat.addSquares` sums them (float32 in Double lanes: a chain of one add per vector,
-    // where the compensated float sum of `rowSumSquares` has four), in one chain each: for short rows,
-    // whose chains are short anyway.
+    // `rowSumSquares` sums them, in one chain each (where `rowMax` and `rowSumSquares` have two from
+    // 256 values on): for short rows, whose chains are short anyway.
     @inline(__always)
     static func rowMaxAndSquares<T: VectorFloat>(_ z: UnsafePointer<T>, _ n: Int, except skipped: Int) -> (max: T, squares: Double) {
         typealias V = T.Vector
