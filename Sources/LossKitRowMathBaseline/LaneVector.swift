@@ -117,12 +117,16 @@ extension LaneVector {
 
 extension SIMD16: LaneVector where Scalar == Float {
     @inline(__always) var laneSum: Double {
+        #if LOSSKIT_AVX512
+        return losskit_avx512_float_lane_sum(self)
+        #else
         var low = SIMD8<Double>(), high = SIMD8<Double>()
         for lane in 0..<8 {
             low[lane] = Double(self[lane])
             high[lane] = Double(self[lane + 8])
         }
         return (low + high).laneSum
+        #endif
     }
     @inline(__always) var largestLane: Float {
         let eight = lowHalf.replacing(with: highHalf, where: highHalf .> lowHalf)
