@@ -31,7 +31,7 @@ public struct LogitNorm: ClassIndexLoss {
             return .infinity
         }
         guard zMax > -.infinity || squares.isNaN else { zeroRow(grad, classes); return .infinity }
-        let r = squares.squareRoot()
+        let r = Self.norm(squares: squares, z, classes)
         let c = factor(norm: r)
         let storesExp = hasOwnBuffer(grad, apartFrom: z)
         let sums = T.rowScaledExpSums(z, classes, factor: T(c), max: zMax, storingInto: storesExp ? grad : nil)
@@ -44,6 +44,82 @@ public struct LogitNorm: ClassIndexLoss {
     /// c = 1/(τ·(r + ε)).
     @inline(__always)
     func factor(norm r: Double) -> Double { 1 / (tau * (r + Self.epsilon)) }
+
+    /// r = ‖z‖ from r² = Σ z² (masked classes left out), or, where that sum overflowed to +inf
+    /// (float64 logits above about 1e154), from the logits divided by their largest magnitude: a
+    /// second read, on such rows only. An infinite logit gives r = inf. `stride`: between classes.
+    @inline(__always)
+    static func norm<T: KernelFloat>(squares: Double, _ z: UnsafePointer<T>, _ count: Int, stride: Int = 1) -> Double {
+        squares == .infinity ? rescaledNorm(z, count, stride: stride) : squares.squareRoot()
+    }
+
+    @inline(never)
+    static func rescaledNorm<T: KernelFloat>(_ z: UnsafePointer<T>, _ count: Int, stride: Int) -> Double {
+        var largest: Double = 0
+        for j in 0..<count {
+            let x = Double(z[j * stride])
+            if x == .infinity { return .infinity }
+            if x != -.infinity { largest = Swift.max(largest, abs(x)) }
+        }
+        guard largest > 0 else { return 0 }
+        var sum: Double = 0
+        for j in 0..<count where z[j * stride] != -.infinity {
+            let u = Double(z[j * stride]) / largest
+            sum += u * u
+        }
+        return largest * sum.squareRoot()
+    }
+
+    /// Whether a sample's gradient coefficients, s·c/Σe for p and s·c²τ/r·(z·g) for z, are below T's
+    /// normal range (then rounding them to T, as the vector loops take them, loses them) while the
+    /// terms they scale are not: logits so large that c ≈ 1/(τ·r) is tiny (float32 from about 1e19,
+    /// float64 from about 1e100, where c² underflows even in Double). `wideSample` serves those.
+    @inline(__always)
+    func needsWideArithmetic<T: KernelFloat>(_: T.Type, scale s: Double, sum: Double, factor c: Double, norm r: Double,
+                                             zDotG: Double) -> Bool {
+        let tiny = Double(T.leastNormalMagnitude)
+        let expScale = abs(s * c / sum)
+        guard expScale == 0 || expScale >= tiny else { return true }
+        guard r > 0 else { return false }
+        // The radial term at the largest logit, s·c·(z·g)/(r + ε) (factored: it does not underflow),
+        // against its coefficient as the vector loops take it.
+        let radialTerm = abs(s * c * (zDotG / (r + Self.epsilon))), linear = abs(s * (c * c * tau / r * zDotG))
+        return radialTerm != 0 && linear < tiny
+    }
+
+    /// One sample in Double, element by element (a rare path: see `needsWideArithmetic`): its norm
+    /// (`norm`), max, Σ e and Σ z·e, then g_j = s·c·p_j - s·c·q·z_j/(r + ε) with q = (z·g)/r, each
+    /// factor in range however large the logits, and the target's entry; libm's exp and log. Reads
+    /// every logit before writing g (which may be z). `stride`, `gradStride`: between classes in z
+    /// and in g. Returns the unweighted loss.
+    @inline(never)
+    func wideSample<T: KernelFloat>(_ z: UnsafePointer<T>, stride: Int, classes: Int, target y: Int,
+                                    grad: UnsafeMutablePointer<T>?, gradStride: Int, scale s: Double) -> Double {
+        @inline(__always) func logit(_ j: Int) -> Double { Double(z[j * stride]) }
+        var squares: Double = 0, zMax = -Double.infinity
+        for j in 0..<classes where logit(j) != -.infinity {
+            squares += logit(j) * logit(j)
+            zMax = Swift.max(zMax, logit(j))
+        }
+        let r = Self.norm(squares: squares, z, classes, stride: stride), c = factor(norm: r)
+        var sum: Double = 0, weighted: Double = 0
+        for j in 0..<classes where logit(j) != -.infinity {
+            let e = Double.exp(c * (logit(j) - zMax))
+            sum += e
+            weighted += logit(j) * e
+        }
+        let zy = logit(y), logSum = Double.log(sum)
+        let loss = c * (zMax - zy) + logSum
+        guard let grad else { return loss }
+        let q = r > 0 ? (weighted / sum - zy) / r : 0, toUnit = 1 / (r + Self.epsilon)
+        for j in 0..<classes {
+            let x = logit(j)
+            let p = x == -.infinity ? 0 : Double.exp(c * (x - zMax) - logSum)
+            let radial = x == -.infinity ? 0 : c * q * (x * toUnit)
+            grad[j * gradStride] = T(s * (c * (j == y ? p - 1 : p) - radial))
+        }
+        return loss
+    }
 
     /// The row kernel once Σ e and Σ z·e are known (the e left in g when `storesExp`): the loss, and
     /// g from them, with p_y from `targetProbability()`. The row kernel takes the log and p_y from
@@ -58,6 +134,9 @@ public struct LogitNorm: ClassIndexLoss {
             let zDotG = sums.weighted / sums.sum - Double(zy)
             let radial = r > 0 ? c * c * tau / r * zDotG : 0
             let sT = Double(scale)
+            if needsWideArithmetic(T.self, scale: sT, sum: sums.sum, factor: c, norm: r, zDotG: zDotG) {
+                return wideSample(z, stride: 1, classes: classes, target: y, grad: grad, gradStride: 1, scale: sT)
+            }
             let expScale = T(sT * c / sums.sum), linear = T(-sT * radial)
             if storesExp {
                 T.rowScale(grad, classes, by: expScale, adding: z, times: linear)
@@ -90,7 +169,8 @@ extension LogitNorm: ColumnKernel {
         T.columnSquares(z, stride: stride, classes: classes, samples: n, targets: noTarget, into: squares)
         ColumnSteps.targetLogits(z, stride: stride, samples: n, targets: targets, into: zy)
         T.columnMax(z, stride: stride, classes: classes, samples: n, into: max)
-        @inline(__always) func c(_ k: Int) -> Double { self.factor(norm: squares[k].squareRoot()) }
+        @inline(__always) func norm(_ k: Int) -> Double { Self.norm(squares: squares[k], z + k, classes, stride: stride) }
+        @inline(__always) func c(_ k: Int) -> Double { self.factor(norm: norm(k)) }
         for k in 0..<n {
             // Nothing to learn: ignored, a zero weight, a masked target, every class masked.
             let y = targets[k]
@@ -113,12 +193,13 @@ extension LogitNorm: ColumnKernel {
             guard kind(k) == .active else { weighted[k] = 0; continue }
             let (w, scale) = ColumnSteps.weighting(k, targets: targets, weight: weight, scales: scales)
             let zyValue = Double(zy[k]), zMax = Double(max[k])
-            let r = squares[k].squareRoot(), c = c(k)
+            let r = norm(k), c = self.factor(norm: r)
             let logSum = Double.log(sum[k])
             losses[k] = weightedLoss(c * zMax + logSum - c * zyValue, w)
             let sT = Double(scale)
             let zDotG = weighted[k] / sum[k] - zyValue
             let radial = r > 0 ? c * c * tau / r * zDotG : 0
+            if needsWideArithmetic(T.self, scale: sT, sum: sum[k], factor: c, norm: r, zDotG: zDotG) { isActive[k] = 2 }
             logSumValue[k] = T(logSum)
             gScale[k] = T(sT * c)
             linear[k] = T(-sT * radial)
@@ -128,15 +209,46 @@ extension LogitNorm: ColumnKernel {
             sum[k] = radial * zyValue
             weighted[k] = c * (zyValue - zMax) - logSum
         }
-        guard let g else { return }
-        let py = weighted
-        SIMDDispatch.rowMath.exp(weighted, n, into: py)
-        for k in 0..<n where kind(k) == .active {
-            let sT = Double(ColumnSteps.weighting(k, targets: targets, weight: weight, scales: scales).scale)
-            targetEntry[k] = T(sT * (squares[k] * (py[k] - 1) - sum[k]))
+        var wideSamples = 0
+        for k in 0..<n where isActive[k] > 1 { wideSamples += 1 }
+        guard let g else {
+            for k in 0..<n where isActive[k] > 1 {
+                let (w, scale) = ColumnSteps.weighting(k, targets: targets, weight: weight, scales: scales)
+                let loss = wideSample(z + k, stride: stride, classes: classes, target: targets[k], grad: nil, gradStride: 0,
+                                      scale: Double(scale))
+                losses[k] = weightedLoss(loss, w)
+            }
+            return
         }
-        T.columnWriteScaledSoftmax(z, stride: stride, classes: classes, samples: n, factor: factor, max: max,
-                                   logSum: logSumValue, scale: gScale, linear: linear, into: g)
-        ColumnSteps.finish(g, stride: stride, classes: classes, samples: n, targets: targets, targetEntry: targetEntry, kind)
+        @inline(__always) func writeGradient() {
+            let py = weighted
+            SIMDDispatch.rowMath.exp(weighted, n, into: py)
+            for k in 0..<n where kind(k) == .active {
+                let sT = Double(ColumnSteps.weighting(k, targets: targets, weight: weight, scales: scales).scale)
+                targetEntry[k] = T(sT * (squares[k] * (py[k] - 1) - sum[k]))
+            }
+            T.columnWriteScaledSoftmax(z, stride: stride, classes: classes, samples: n, factor: factor, max: max,
+                                       logSum: logSumValue, scale: gScale, linear: linear, into: g)
+            ColumnSteps.finish(g, stride: stride, classes: classes, samples: n, targets: targets, targetEntry: targetEntry, kind)
+        }
+        guard wideSamples > 0 else { return writeGradient() }
+        // Samples whose coefficients T cannot hold (`needsWideArithmetic`): their loss and gradient in
+        // Double, the gradient kept aside (the vector pass may overwrite z) and put over that pass's.
+        withUnsafeTemporaryAllocation(of: T.self, capacity: wideSamples * classes) { aside in
+            var slot = 0
+            for k in 0..<n where isActive[k] > 1 {
+                let (w, scale) = ColumnSteps.weighting(k, targets: targets, weight: weight, scales: scales)
+                let loss = wideSample(z + k, stride: stride, classes: classes, target: targets[k],
+                                      grad: aside.baseAddress! + slot * classes, gradStride: 1, scale: Double(scale))
+                losses[k] = weightedLoss(loss, w)
+                slot += 1
+            }
+            writeGradient()
+            slot = 0
+            for k in 0..<n where isActive[k] > 1 {
+                for j in 0..<classes { g[j * stride + k] = aside[slot * classes + j] }
+                slot += 1
+            }
+        }
     }
 }

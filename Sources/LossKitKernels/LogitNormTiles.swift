@@ -3,7 +3,7 @@
 /// c·(z - max), a log and p_y's exp, each waiting on the one before. Each step runs for the tile:
 ///
 ///   Step 1, each row: max_j z_j and r² = Σ_j z_j² in one read (`rowMaxAndSquares`), z_y.
-///   Step 2, the tile: r = √r², c = 1/(τ·(r + ε)).
+///   Step 2, the tile: r = √r² (`LogitNorm.norm`), c = 1/(τ·(r + ε)).
 ///   Step 3, each row: Σ_j e_j and Σ_j z_j·e_j with e_j = exp(c·(z_j - max)), e left in g when g
 ///     is not z.
 ///   Step 4, the tile, in vector lanes: log Σ e and p_y = exp(c·(z_y - max) - log Σ e).
@@ -39,7 +39,7 @@ extension RowTiles {
         }
         for k in 0..<count {  // step 2
             if !learns(k) { scratch.sums[k] = 1 }  // a log for step 4, never used
-            let r = scratch.squares[k].squareRoot()
+            let r = LogitNorm.norm(squares: scratch.squares[k], rowPointers(batch, first + k).0, classes)
             scratch.factors[k] = loss.factor(norm: r)
             norms[k] = r  // from here `learns` reads r, NaN where r² was
         }
