@@ -21,7 +21,8 @@ public struct LogitNorm: ClassIndexLoss {
     // Read 1: r² and max z. Read 2: Σ e_j and Σ z_j·e_j, e_j = exp(c·(z_j - z_max)), leaving e_j in g
     // when g is its own buffer. Read 3: g = (s·c/Σe)·e - s·radial·z from the stored e (one exp per
     // element), or, when g is z itself, recomputing e from z as g is written (the same arithmetic: in
-    // place gives the same bits, as squentropy's rows).
+    // place gives the same bits, as squentropy's rows). Rows of logits so large that g's coefficients
+    // leave the type's range take a path of their own in Double (`needsWideArithmetic`, `wideSample`).
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
         let (zMax, squares) = maxAndSumOfSquares(z, classes, except: -1)  // read 1: no class left out
