@@ -2,3 +2,4 @@
 #include "avx2_lanes.h"
 #include "avx512_lanes.h"
 #include "fused_multiply_add.h"
+#include "lane_reductions.h"

@@ -1,9 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-#if LOSSKIT_FMA
 import CLossKitLanes
-#endif
 
 /// The lane-parallel operations the row loops and the vector exp need, as protocol requirements.
 ///
@@ -48,7 +46,7 @@ protocol LaneVector {
     func storePartial(_ p: UnsafeMutablePointer<Scalar>, lanes: Int)
     /// Σ of the lanes in Double, added as a tree (halves, then their halves): four dependent adds
     /// instead of sixteen at the end of every row, which on rows of a hundred classes cost as much
-    /// as the row's exps.
+    /// as the row's exps. The Float one, and both `largestLane`s, are Clang's (lane_reductions.h).
     var laneSum: Double { get }
     /// The largest lane (none may be NaN), also as a tree.
     var largestLane: Scalar { get }
@@ -116,24 +114,8 @@ extension LaneVector {
 }
 
 extension SIMD16: LaneVector where Scalar == Float {
-    @inline(__always) var laneSum: Double {
-        #if LOSSKIT_AVX512
-        return losskit_avx512_float_lane_sum(self)
-        #else
-        var low = SIMD8<Double>(), high = SIMD8<Double>()
-        for lane in 0..<8 {
-            low[lane] = Double(self[lane])
-            high[lane] = Double(self[lane + 8])
-        }
-        return (low + high).laneSum
-        #endif
-    }
-    @inline(__always) var largestLane: Float {
-        let eight = lowHalf.replacing(with: highHalf, where: highHalf .> lowHalf)
-        let four = eight.lowHalf.replacing(with: eight.highHalf, where: eight.highHalf .> eight.lowHalf)
-        let two = four.lowHalf.replacing(with: four.highHalf, where: four.highHalf .> four.lowHalf)
-        return two[1] > two[0] ? two[1] : two[0]
-    }
+    @inline(__always) var laneSum: Double { losskit_float_lane_sum(self) }
+    @inline(__always) var largestLane: Float { losskit_float_largest_lane(self) }
     @inline(__always) static func loadPartial(_ p: UnsafePointer<Float>, lanes: Int, fill: Float) -> Self {
         #if LOSSKIT_AVX512
         losskit_avx512_load_float_lanes(p, lanes, fill)
@@ -171,11 +153,7 @@ extension SIMD8: LaneVector where Scalar == Double {
         let four = lowHalf + highHalf, two = four.lowHalf + four.highHalf
         return two[0] + two[1]
     }
-    @inline(__always) var largestLane: Double {
-        let four = lowHalf.replacing(with: highHalf, where: highHalf .> lowHalf)
-        let two = four.lowHalf.replacing(with: four.highHalf, where: four.highHalf .> four.lowHalf)
-        return two[1] > two[0] ? two[1] : two[0]
-    }
+    @inline(__always) var largestLane: Double { losskit_double_largest_lane(self) }
     @inline(__always) static func loadPartial(_ p: UnsafePointer<Double>, lanes: Int, fill: Double) -> Self {
         #if LOSSKIT_AVX512
         losskit_avx512_load_double_lanes(p, lanes, fill)

@@ -43,16 +43,4 @@ LOSSKIT_AVX512_INLINE void losskit_avx512_store_double_lanes(double *p, losskit_
     _mm512_mask_storeu_pd(p, (__mmask8)((1u << lanes) - 1), (__m512d)x);
 }
 
-/** Σ of the 16 lanes in Double, in the order of the portable `laneSum` (LaneVector.swift): lane k plus
- * lane k + 8, then halves of those — so the same bits —, with two whole-vector conversions where
- * LLVM made eight 128-bit pieces of the portable code (a fifth of the Σ exp call on rows of 100). */
-LOSSKIT_AVX512_INLINE double losskit_avx512_float_lane_sum(losskit_float_lanes x) {
-    __m512d low = _mm512_cvtps_pd(_mm512_castps512_ps256((__m512)x));
-    __m512d high = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd((__m512)x), 1)));
-    __m512d eight = _mm512_add_pd(low, high);
-    __m256d four = _mm256_add_pd(_mm512_castpd512_pd256(eight), _mm512_extractf64x4_pd(eight, 1));
-    __m128d two = _mm_add_pd(_mm256_castpd256_pd128(four), _mm256_extractf128_pd(four, 1));
-    return _mm_cvtsd_f64(two) + _mm_cvtsd_f64(_mm_unpackhi_pd(two, two));
-}
-
 #endif
