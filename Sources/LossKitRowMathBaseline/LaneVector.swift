@@ -46,7 +46,7 @@ protocol LaneVector {
     func storePartial(_ p: UnsafeMutablePointer<Scalar>, lanes: Int)
     /// Σ of the lanes in Double, added as a tree (halves, then their halves): four dependent adds
     /// instead of sixteen at the end of every row, which on rows of a hundred classes cost as much
-    /// as the row's exps. The Float one, and both `largestLane`s, are Clang's (lane_reductions.h).
+    /// as the row's exps. Clang's code (lane_reductions.h), as `largestLane`.
     var laneSum: Double { get }
     /// The largest lane (none may be NaN), also as a tree.
     var largestLane: Scalar { get }
@@ -149,10 +149,7 @@ extension SIMD16: LaneVector where Scalar == Float {
 }
 
 extension SIMD8: LaneVector where Scalar == Double {
-    @inline(__always) var laneSum: Double {
-        let four = lowHalf + highHalf, two = four.lowHalf + four.highHalf
-        return two[0] + two[1]
-    }
+    @inline(__always) var laneSum: Double { losskit_double_lane_sum(self) }
     @inline(__always) var largestLane: Double { losskit_double_largest_lane(self) }
     @inline(__always) static func loadPartial(_ p: UnsafePointer<Double>, lanes: Int, fill: Double) -> Self {
         #if LOSSKIT_AVX512
