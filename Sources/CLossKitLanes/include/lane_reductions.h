@@ -55,7 +55,11 @@ LOSSKIT_REDUCTION_INLINE double losskit_float_lane_sum(losskit_float_lanes x) {
     losskit_double_lanes low = __builtin_convertvector(__builtin_shufflevector(x, x, 0, 1, 2, 3, 4, 5, 6, 7), losskit_double_lanes);
     losskit_double_lanes high = __builtin_convertvector(__builtin_shufflevector(x, x, 8, 9, 10, 11, 12, 13, 14, 15),
                                                         losskit_double_lanes);
-    return losskit_double_lane_sum(low + high);
+    losskit_double_lanes eight = low + high;  /* then as losskit_double_lane_sum (a call would pass a 512-bit
+                                                 vector, whose ABI differs between the builds) */
+    losskit_double4 four = __builtin_shufflevector(eight, eight, 0, 1, 2, 3) + __builtin_shufflevector(eight, eight, 4, 5, 6, 7);
+    losskit_double2 two = __builtin_shufflevector(four, four, 0, 1) + __builtin_shufflevector(four, four, 2, 3);
+    return two[0] + two[1];
 }
 
 #endif
