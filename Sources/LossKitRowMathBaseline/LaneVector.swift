@@ -31,6 +31,9 @@ protocol LaneVector {
     /// `replacing` there made LLVM scalarise the computation (every lane extracted for the select)
     /// and re-vectorise it in 128-bit pieces in the AVX-512 build.
     func blended(with other: Self, where mask: Mask) -> Self
+    /// Lanes where either mask is true (one `korw` in the AVX-512 build, where two `replacing` in a row
+    /// made LLVM move both masks through vector registers).
+    static func either(_ a: Mask, _ b: Mask) -> Mask
     /// self·b + c: fused (rounded once) in the fast builds, which have FMA (LOSSKIT_FMA, Package.swift),
     /// a multiply and an add (rounded twice) in the baseline build. So results differ between builds
     /// in the last bits, and within a build every loop rounds the same way. Not `addingProduct`: the
@@ -115,6 +118,7 @@ extension LaneVector {
 
 extension SIMD16: LaneVector where Scalar == Float {
     @inline(__always) var laneSum: Double { losskit_float_lane_sum(self) }
+    @inline(__always) static func either(_ a: SIMDMask<SIMD16<Int32>>, _ b: SIMDMask<SIMD16<Int32>>) -> SIMDMask<SIMD16<Int32>> { a .| b }
     @inline(__always) var largestLane: Float { losskit_float_largest_lane(self) }
     @inline(__always) static func loadPartial(_ p: UnsafePointer<Float>, lanes: Int, fill: Float) -> Self {
         #if LOSSKIT_AVX512
@@ -150,6 +154,7 @@ extension SIMD16: LaneVector where Scalar == Float {
 
 extension SIMD8: LaneVector where Scalar == Double {
     @inline(__always) var laneSum: Double { losskit_double_lane_sum(self) }
+    @inline(__always) static func either(_ a: SIMDMask<SIMD8<Int64>>, _ b: SIMDMask<SIMD8<Int64>>) -> SIMDMask<SIMD8<Int64>> { a .| b }
     @inline(__always) var largestLane: Double { losskit_double_largest_lane(self) }
     @inline(__always) static func loadPartial(_ p: UnsafePointer<Double>, lanes: Int, fill: Double) -> Self {
         #if LOSSKIT_AVX512

@@ -436,7 +436,7 @@ extension RowKernels {
         var max = negativeInfinity, squares = WideLanes()
         @inline(__always) func add(_ x: V) {
             max = max.replacing(with: x, where: x .> max)  // a NaN never replaces the max
-            let counted = x.replacing(with: zero, where: x .== negativeInfinity).replacing(with: zero, where: index .== target)
+            let counted = x.replacing(with: zero, where: V.either(x .== negativeInfinity, index .== target))
             T.addSquares(counted, into: &squares)
         }
         var j = 0
