@@ -71,21 +71,21 @@ public struct LogitNorm: ClassIndexLoss {
         return largest * sum.squareRoot()
     }
 
-    /// Whether a sample's gradient coefficients, s·c/Σe for p and s·c²τ/r·(z·g) for z, are below T's
-    /// normal range (then rounding them to T, as the vector loops take them, loses them) while the
+    /// Whether a sample's gradient coefficients, s·c/Σe for p and s·radial = s·c²τ/r·(z·g) for z
+    /// (`radial` as the caller computed it), are below T's normal range (then rounding them to T, as the vector loops take them, loses them) while the
     /// terms they scale are not: logits so large that c ≈ 1/(τ·r) is tiny (float32 from about 1e19,
     /// float64 from about 1e100, where c² underflows even in Double). `wideSample` serves those.
     @inline(__always)
     func needsWideArithmetic<T: KernelFloat>(_: T.Type, scale s: Double, sum: Double, factor c: Double, norm r: Double,
-                                             zDotG: Double) -> Bool {
+                                             zDotG: Double, radial: Double) -> Bool {
         let tiny = Double(T.leastNormalMagnitude)
         let expScale = abs(s * c / sum)
         guard expScale == 0 || expScale >= tiny else { return true }
         guard r > 0 else { return false }
         // The radial term at the largest logit, s·c·(z·g)/(r + ε) (factored: it does not underflow),
         // against its coefficient as the vector loops take it.
-        let radialTerm = abs(s * c * (zDotG / (r + Self.epsilon))), linear = abs(s * (c * c * tau / r * zDotG))
-        return radialTerm != 0 && linear < tiny
+        let radialTerm = abs(s * c * (zDotG / (r + Self.epsilon)))
+        return radialTerm != 0 && abs(s * radial) < tiny
     }
 
     /// One sample in Double, element by element (a rare path: see `needsWideArithmetic`): its norm
@@ -135,7 +135,7 @@ public struct LogitNorm: ClassIndexLoss {
             let zDotG = sums.weighted / sums.sum - Double(zy)
             let radial = r > 0 ? c * c * tau / r * zDotG : 0
             let sT = Double(scale)
-            if needsWideArithmetic(T.self, scale: sT, sum: sums.sum, factor: c, norm: r, zDotG: zDotG) {
+            if needsWideArithmetic(T.self, scale: sT, sum: sums.sum, factor: c, norm: r, zDotG: zDotG, radial: radial) {
                 return wideSample(z, stride: 1, classes: classes, target: y, grad: grad, gradStride: 1, scale: sT)
             }
             let expScale = T(sT * c / sums.sum), linear = T(-sT * radial)
@@ -200,7 +200,7 @@ extension LogitNorm: ColumnKernel {
             let sT = Double(scale)
             let zDotG = weighted[k] / sum[k] - zyValue
             let radial = r > 0 ? c * c * tau / r * zDotG : 0
-            if needsWideArithmetic(T.self, scale: sT, sum: sum[k], factor: c, norm: r, zDotG: zDotG) { isActive[k] = 2 }
+            if needsWideArithmetic(T.self, scale: sT, sum: sum[k], factor: c, norm: r, zDotG: zDotG, radial: radial) { isActive[k] = 2 }
             logSumValue[k] = T(logSum)
             gScale[k] = T(sT * c)
             linear[k] = T(-sT * radial)

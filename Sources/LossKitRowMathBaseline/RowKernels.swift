@@ -606,7 +606,7 @@ extension RowKernels {
         let negativeInfinity = V(repeating: -.infinity), zero = V(repeating: 0), cls = V(repeating: j)
         for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
             let x = V.load(row, v)
-            T.addSquares(x.replacing(with: zero, where: x .== negativeInfinity).replacing(with: zero, where: V.load(targets, v) .== cls),
+            T.addSquares(x.replacing(with: zero, where: V.either(x .== negativeInfinity, V.load(targets, v) .== cls)),
                          toDoublesAt: squares + v)
         }
     }
