@@ -18,22 +18,51 @@ enum BatchValidation {
 
     /// NaN and +inf are refused; -inf is a masked class and allowed.
     static func checkLogits<T: KernelFloat>(_ batch: Batch<T>) throws(LossError) {
-        let total = batch.samples * batch.classes
-        let logits = batch.logits
-        // Blocks checked with the vector test, spread over the threads (the check is a full read of
-        // the logits); the first bad block in order is then searched for the culprit, so the message
-        // does not depend on the thread count.
-        let block = 1 << 16
-        let blocks = (total + block - 1) / block
-        let firstBad: Int? = withUnsafeTemporaryAllocation(of: Bool.self, capacity: max(1, blocks)) { ok in
-            Threading.forEachChunk(blocks) { b in
-                let start = b * block
-                ok[b] = VectorRow.allBelowInfinity(logits + start, min(total, start + block) - start)
+        let total = batch.samples * batch.classes, logits = batch.logits
+        let blocks = (total + elementsPerBlock - 1) / elementsPerBlock
+        let bad = firstFailingBlock(blocks) { b in
+            let start = b * elementsPerBlock
+            return VectorRow.allBelowInfinity(logits + start, min(total, start + elementsPerBlock) - start)
+        }
+        guard let bad else { return }
+        try reportNonfiniteLogit(batch, in: (bad * elementsPerBlock)..<min(total, (bad + 1) * elementsPerBlock))
+    }
+
+    /// As `checkLogits`, for contiguous (N, C) rows (`inner` 1), writing each row's max
+    /// (`KernelFloat.rowMax`, no bias) to `rowMaxima` (N values) on the way: the check's read of the
+    /// logits is then also the softmax's first pass (`RowMaxima`).
+    static func checkLogits<T: KernelFloat>(_ batch: Batch<T>, rowMaxima: UnsafeMutablePointer<T>) throws(LossError) {
+        let classes = batch.classes, rows = batch.samples, logits = batch.logits
+        let rowsPerBlock = max(1, elementsPerBlock / classes)
+        let blocks = (rows + rowsPerBlock - 1) / rowsPerBlock
+        let bad = firstFailingBlock(blocks) { b in
+            var valid = true
+            for row in (b * rowsPerBlock)..<min(rows, (b + 1) * rowsPerBlock) {
+                rowMaxima[row] = T.rowMaxBelowInfinity(logits + row * classes, classes)
+                valid = valid && !rowMaxima[row].isNaN
             }
+            return valid
+        }
+        guard let bad else { return }
+        try reportNonfiniteLogit(batch, in: (bad * rowsPerBlock * classes)..<(min(rows, (bad + 1) * rowsPerBlock) * classes))
+    }
+
+    /// Elements per block of the logits' check: blocks are checked with the vector test, spread over
+    /// the threads (the check is a full read of the logits); the first bad block in order is then
+    /// searched for the culprit, so the message does not depend on the thread count.
+    private static let elementsPerBlock = 1 << 16
+
+    /// The first of `blocks` blocks for which `valid` is false, or nil.
+    private static func firstFailingBlock(_ blocks: Int, _ valid: (Int) -> Bool) -> Int? {
+        withUnsafeTemporaryAllocation(of: Bool.self, capacity: max(1, blocks)) { ok in
+            Threading.forEachChunk(blocks) { ok[$0] = valid($0) }
             return (0..<blocks).first { !ok[$0] }
         }
-        guard let bad = firstBad else { return }
-        let range = (bad * block)..<min(total, bad * block + block)
+    }
+
+    /// Throws for the first logit in `range` (flat indices) that is NaN or +inf.
+    private static func reportNonfiniteLogit<T: KernelFloat>(_ batch: Batch<T>, in range: Range<Int>) throws(LossError) {
+        let logits = batch.logits
         guard let i = range.first(where: { !(logits[$0] < .infinity) }) else { return }
         let (sample, cls) = position(ofElement: i, batch)
         throw LossError(.nonfiniteLogit,

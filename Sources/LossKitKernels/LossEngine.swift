@@ -27,6 +27,12 @@ public enum LossEngine {
     /// (`RowTiles`).
     public static func evaluate<L: SoftmaxTargetLoss, T: KernelFloat>(softmax loss: L, _ batch: Batch<T>,
                                                                       nanPolicy: NaNPolicy) throws(LossError) {
+        if RowMaxima.applies(loss, batch, nanPolicy: nanPolicy) {
+            return try RowMaxima.withBuffer(batch) { (maxima) throws(LossError) in
+                try evaluate(loss, batch, nanPolicy: nanPolicy, columns: nil as NoColumnKernel?, rowMaxima: maxima,
+                             classIndexRunner: { RowMaxima.run(loss, batch, $0, rowMaxima: maxima) })
+            }
+        }
         let runner: ((ReductionScales<T>) -> Void)? =
             if !loss.isSoftmaxTarget { nil }
             else if WideRows.applies(to: batch) { { WideRows.run(loss, batch, $0) } }
@@ -45,14 +51,18 @@ public enum LossEngine {
     }
 
     /// `classIndexRunner`, when given, runs class-index batches instead of the engine's rows and columns.
+    /// `rowMaxima` (contiguous rows only), when given, receives each row's max from the check of
+    /// nan_policy "error" (`RowMaxima`).
     private static func evaluate<L: RowLoss, K: ColumnKernel, T: KernelFloat>(
-        _ loss: L, _ batch: Batch<T>, nanPolicy: NaNPolicy, columns: K?,
+        _ loss: L, _ batch: Batch<T>, nanPolicy: NaNPolicy, columns: K?, rowMaxima: UnsafeMutablePointer<T>? = nil,
         classIndexRunner: ((ReductionScales<T>) -> Void)? = nil
     ) throws(LossError) {
         try loss.check(classes: batch.classes)
         try BatchValidation.checkWeights(batch)
         try BatchValidation.checkDLoss(batch)
-        if nanPolicy == .error { try BatchValidation.checkLogits(batch) }
+        if nanPolicy == .error {
+            if let rowMaxima { try BatchValidation.checkLogits(batch, rowMaxima: rowMaxima) } else { try BatchValidation.checkLogits(batch) }
+        }
         let classes = batch.classes, ignoreIndex = batch.ignoreIndex
         switch batch.target {
         case .int32(let target):

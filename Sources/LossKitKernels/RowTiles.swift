@@ -40,10 +40,12 @@ enum RowTiles {
     }
 
     /// Runs `loss` over a batch of class-index targets that `applies(to:)` (validated by the caller).
-    static func run<L: SoftmaxTargetLoss, T: KernelFloat>(_ loss: L, _ batch: Batch<T>, _ reduction: ReductionScales<T>) {
+    /// `rowMaxima`, when given, holds each row's max of z + b (`RowMaxima`), and step 1 skips its own.
+    static func run<L: SoftmaxTargetLoss, T: KernelFloat>(_ loss: L, _ batch: Batch<T>, _ reduction: ReductionScales<T>,
+                                                         rowMaxima: UnsafePointer<T>? = nil) {
         loss.withBias { (bias: UnsafePointer<T>?) in
             run(batch, reduction, parallel: loss.isThreadSafe) { first, count, scratch in
-                tile(loss, batch, bias: bias, first: first, count: count, scratch)
+                tile(loss, batch, bias: bias, first: first, count: count, rowMaxima: rowMaxima, scratch)
             }
         }
     }
@@ -114,7 +116,8 @@ enum RowTiles {
     /// row's weighted loss goes to `scratch.losses[k]` (0 for an ignored row, whose gradient is 0).
     @inline(__always)
     private static func tile<L: SoftmaxTargetLoss, T: KernelFloat>(
-        _ loss: L, _ batch: Batch<T>, bias: UnsafePointer<T>?, first: Int, count: Int, _ scratch: Scratch<T>
+        _ loss: L, _ batch: Batch<T>, bias: UnsafePointer<T>?, first: Int, count: Int, rowMaxima: UnsafePointer<T>?,
+        _ scratch: Scratch<T>
     ) {
         let classes = batch.classes, targets = scratch.targets
         @inline(__always) func row(_ k: Int) -> (UnsafePointer<T>, UnsafeMutablePointer<T>?) { rowPointers(batch, first + k) }
@@ -125,9 +128,9 @@ enum RowTiles {
                 scratch.sums[k] = 1  // a log to take, never used
                 continue
             }
-            let max = T.rowMax(z, bias: bias, classes)
-            scratch.targetLogits[k] = Double(z[y]) + (bias.map { Double($0[y]) } ?? 0)
-            let lse = VectorRow.logSumExp(z, classes, bias: bias, max: max, storingInto: grad)
+            let (lse, targetLogit) = VectorRow.softmaxPasses(z, classes, target: y, bias: bias, max: rowMaxima?[first + k],
+                                                             storingInto: grad)
+            scratch.targetLogits[k] = targetLogit
             scratch.rowMax[k] = lse.max
             scratch.sums[k] = lse.sum
         }

@@ -82,13 +82,15 @@ extension SoftmaxTargetLoss {
     @inline(__always)
     public func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int,
                                     grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
+        row(z, classes: classes, target: y, grad: grad, scale: scale, max: nil)
+    }
+
+    /// The row kernel, its first pass skipped when `knownMax` (of z + b) is given (`RowMaxima`).
+    @inline(__always)
+    func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target y: Int, grad: UnsafeMutablePointer<T>?,
+                             scale: T, max knownMax: T?) -> Double {
         withBias { (bias: UnsafePointer<T>?) in
-            // Pass 1: the max. z_y is read after it, while the row is in cache (read first, it missed
-            // the cache on every row: 10 % of cross_entropy at 4096×1000), and before g overwrites z.
-            let max = T.rowMax(z, bias: bias, classes)
-            let targetLogit = Double(z[y]) + (bias.map { Double($0[y]) } ?? 0)
-            // Pass 2: Σ exp(z + b - max), exp(z + b - max) left in g.
-            let lse = VectorRow.logSumExp(z, classes, bias: bias, max: max, storingInto: grad)
+            let (lse, targetLogit) = VectorRow.softmaxPasses(z, classes, target: y, bias: bias, max: knownMax, storingInto: grad)
             return finishRow(lse, logSum: Double.log(lse.sum), targetLogit: targetLogit, transformed: { sampleTransform($0) },
                              target: y, classes: classes, grad: grad, scale: scale)
         }

@@ -93,6 +93,8 @@ public enum RowKernels: RowMath {
     }
     public static func allBelowInfinity(_ z: UnsafePointer<Float>, _ n: Int) -> Bool { rowAllBelowInfinity(z, n) }
     public static func allBelowInfinity(_ z: UnsafePointer<Double>, _ n: Int) -> Bool { rowAllBelowInfinity(z, n) }
+    public static func maxBelowInfinity(_ z: UnsafePointer<Float>, _ n: Int) -> Float { rowMaxBelowInfinity(z, n) }
+    public static func maxBelowInfinity(_ z: UnsafePointer<Double>, _ n: Int) -> Double { rowMaxBelowInfinity(z, n) }
 
     public static func columnSoftmax(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
                                      bias: UnsafePointer<Float>?, storingInto out: UnsafeMutablePointer<Float>?, outStride: Int,
@@ -262,6 +264,31 @@ extension RowKernels {
             even = even.replacing(with: x, where: x .> even)
         }
         return even.replacing(with: odd, where: odd .> even).largestLane
+    }
+
+    /// `rowMax`, or NaN when a value is NaN or +inf: the same two running maxima (so the same value),
+    /// and a lane flag for the values that are not < +inf.
+    @inline(__always)
+    static func rowMaxBelowInfinity<T: VectorFloat>(_ z: UnsafePointer<T>, _ n: Int) -> T {
+        typealias V = T.Vector
+        let width = V.scalarCount, infinity = V(repeating: .infinity), zero = V(repeating: 0), one = V(repeating: 1)
+        var even = V(repeating: -.infinity), odd = even
+        var badEven = zero, badOdd = zero  // 1 in a lane that has seen a value that is not < +inf
+        var j = 0
+        while j + 2 * width <= n {
+            let a = V.load(z, j), b = V.load(z, j + width)
+            even = even.replacing(with: a, where: a .> even)
+            odd = odd.replacing(with: b, where: b .> odd)
+            badEven = one.replacing(with: badEven, where: a .< infinity)
+            badOdd = one.replacing(with: badOdd, where: b .< infinity)
+            j += 2 * width
+        }
+        V.sweep(n - j) { k, lanes in
+            let x = V.load(z, j + k, lanes: lanes, fill: -.infinity)
+            even = even.replacing(with: x, where: x .> even)
+            badEven = one.replacing(with: badEven, where: x .< infinity)
+        }
+        return (badEven + badOdd).laneSum == 0 ? even.replacing(with: odd, where: odd .> even).largestLane : .nan
     }
 
     /// max_j (z_j + b_j) (logit_adjusted), with two running maxima as `rowMax` (one made the compare

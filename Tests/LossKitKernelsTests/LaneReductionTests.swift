@@ -2,7 +2,7 @@
 // loops that end in them: a row's max with its largest value in each position (so in every lane of
 // both running maxima and in the partial last vector), and sums and dot products of values whose
 // sums are exact in Double, so that any lane dropped, counted twice or taken from the wrong vector
-// shows as a difference.
+// shows as a difference. Also the row check of nan_policy "error" that returns the row's max.
 import LossKitKernels
 import LossKitRowMath
 import XCTest
@@ -22,6 +22,38 @@ final class LaneReductionTests: XCTestCase {
                     let doubles = floats.map(Double.init)
                     XCTAssertEqual(doubles.withUnsafeBufferPointer { math.max($0.baseAddress!, bias: nil, n) }, 0.5,
                                    "\(math.level) double n = \(n) at \(position)")
+                }
+            }
+        }
+    }
+
+    /// nan_policy "error"'s check of a row with its max (`RowMaxima`): the same max as `max` when the
+    /// row is valid (-inf included), NaN when a NaN or +inf sits in any position.
+    func testMaxBelowInfinityIsTheMaxOrRefusesTheRow() {
+        for math in SIMDDispatch.runnable {
+            for n in lengths {
+                let floats: [Float] = (0..<n).map { (i: Int) -> Float in
+                    i % 5 == 4 ? -.infinity : -Float((i * 37) % 101 + 1) / 8  // every fifth class masked
+                }
+                let doubles = floats.map(Double.init)
+                floats.withUnsafeBufferPointer {
+                    XCTAssertEqual(math.maxBelowInfinity($0.baseAddress!, n), math.max($0.baseAddress!, bias: nil, n),
+                                   "\(math.level) float n = \(n)")
+                }
+                doubles.withUnsafeBufferPointer {
+                    XCTAssertEqual(math.maxBelowInfinity($0.baseAddress!, n), math.max($0.baseAddress!, bias: nil, n),
+                                   "\(math.level) double n = \(n)")
+                }
+                for position in 0..<n {
+                    for bad in [Float.nan, .infinity] {
+                        var f = floats, d = doubles
+                        f[position] = bad
+                        d[position] = Double(bad)
+                        XCTAssertTrue(f.withUnsafeBufferPointer { math.maxBelowInfinity($0.baseAddress!, n) }.isNaN,
+                                      "\(math.level) float n = \(n), \(bad) at \(position)")
+                        XCTAssertTrue(d.withUnsafeBufferPointer { math.maxBelowInfinity($0.baseAddress!, n) }.isNaN,
+                                      "\(math.level) double n = \(n), \(bad) at \(position)")
+                    }
                 }
             }
         }

@@ -1,0 +1,56 @@
+/// nan_policy "error" reads every logit before anything is written, so that a refused batch leaves
+/// the caller's buffers untouched; the softmax's first pass then reads every logit again, for each
+/// row's max. For contiguous (N, C) rows of many classes, the softmax-target losses without a bias
+/// take each row's max from the check instead (`BatchValidation.checkLogits(_:rowMaxima:)`, one
+/// read for both), and their kernels skip their own first pass: `RowTiles` for rows of up to 1023
+/// classes, the row kernel one row at a time above. The max is the value the kernel's own pass
+/// finds (`RowMath.maxBelowInfinity`), so the results are the same bits either way.
+enum RowMaxima {
+    /// Rows of fewer classes run on columns (`ColumnLayout`). From 32 classes on, the check's many
+    /// short rows (each ending in a reduction of the vector's lanes) still cost less than the kernel's
+    /// own max pass: cross_entropy float32 131072×32 0.94× the time, 40960×100 0.88×, 4096×1000 0.87×.
+    static let minClasses = ColumnLayout<Float>.transposeBelow
+    /// Bytes of maxima at most (65536 float32 rows): kept on the stack for the call
+    /// (`withUnsafeTemporaryAllocation`), not allocated.
+    static let maxBytes = 256 << 10
+
+    /// Whether `loss` over `batch`, under `nanPolicy`, takes its rows' maxima from the check.
+    static func applies<L: SoftmaxTargetLoss, T: KernelFloat>(_ loss: L, _ batch: Batch<T>, nanPolicy: NaNPolicy) -> Bool {
+        guard nanPolicy == .error, loss.isSoftmaxTarget, batch.inner == 1, batch.classes >= minClasses,
+              batch.samples * MemoryLayout<T>.stride <= maxBytes, !WideRows.applies(to: batch) else { return false }
+        if case .probabilities = batch.target { return false }
+        return loss.withBias { (bias: UnsafePointer<T>?) in bias == nil }
+    }
+
+    /// Runs `body` with room for one max per sample of `batch`.
+    static func withBuffer<T: KernelFloat, R>(_ batch: Batch<T>,
+                                              _ body: (UnsafeMutablePointer<T>) throws(LossError) -> R) throws(LossError) -> R {
+        try withUnsafeTemporaryAllocation(of: T.self, capacity: batch.samples) { (buffer) throws(LossError) -> R in
+            try body(buffer.baseAddress!)
+        }
+    }
+
+    /// Runs `loss` over a validated class-index batch that `applies`, each row's max taken from
+    /// `rowMaxima`.
+    static func run<L: SoftmaxTargetLoss, T: KernelFloat>(_ loss: L, _ batch: Batch<T>, _ reduction: ReductionScales<T>,
+                                                         rowMaxima: UnsafePointer<T>) {
+        if RowTiles.applies(to: batch) { return RowTiles.run(loss, batch, reduction, rowMaxima: rowMaxima) }
+        // Long rows one at a time, in the engine's chunks and order (`RowTiles.run`'s walk, tiles of
+        // rows with their targets and scales gathered), as the engine runs them.
+        let classes = batch.classes
+        RowTiles.run(batch, reduction, parallel: loss.isThreadSafe) { first, count, scratch in
+            for k in 0..<count {
+                let row = first + k, y = scratch.targets[k]
+                let (z, grad) = RowTiles.rowPointers(batch, row)
+                guard y >= 0 else {
+                    zeroRow(grad, classes)
+                    scratch.losses[k] = 0
+                    continue
+                }
+                scratch.losses[k] = loss.weighted(target: y, batch.weight, scale: scratch.scales[k]) { scale in
+                    loss.row(z, classes: classes, target: y, grad: grad, scale: scale, max: rowMaxima[row])
+                }
+            }
+        }
+    }
+}
