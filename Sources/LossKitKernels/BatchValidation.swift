@@ -28,17 +28,18 @@ enum BatchValidation {
         try reportNonfiniteLogit(batch, in: (bad * elementsPerBlock)..<min(total, (bad + 1) * elementsPerBlock))
     }
 
-    /// As `checkLogits`, for contiguous (N, C) rows (`inner` 1), writing each row's max
-    /// (`KernelFloat.rowMax`, no bias) to `rowMaxima` (N values) on the way: the check's read of the
-    /// logits is then also the softmax's first pass (`RowMaxima`).
-    static func checkLogits<T: KernelFloat>(_ batch: Batch<T>, rowMaxima: UnsafeMutablePointer<T>) throws(LossError) {
+    /// As `checkLogits`, for contiguous (N, C) rows (`inner` 1), writing each row's max of z + b
+    /// (`KernelFloat.rowMax`; b: C values, or none) to `rowMaxima` (N values) on the way: the check's
+    /// read of the logits is then also the softmax's first pass (`RowMaxima`).
+    static func checkLogits<T: KernelFloat>(_ batch: Batch<T>, rowMaxima: UnsafeMutablePointer<T>,
+                                            bias: UnsafePointer<T>?) throws(LossError) {
         let classes = batch.classes, rows = batch.samples, logits = batch.logits
         let rowsPerBlock = max(1, elementsPerBlock / classes)
         let blocks = (rows + rowsPerBlock - 1) / rowsPerBlock
         let bad = firstFailingBlock(blocks) { b in
             var valid = true
             for row in (b * rowsPerBlock)..<min(rows, (b + 1) * rowsPerBlock) {
-                rowMaxima[row] = T.rowMaxBelowInfinity(logits + row * classes, classes)
+                rowMaxima[row] = T.rowMaxBelowInfinity(logits + row * classes, bias: bias, classes)
                 valid = valid && !rowMaxima[row].isNaN
             }
             return valid

@@ -31,7 +31,7 @@ public protocol KernelFloat: BinaryFloatingPoint, Sendable {
     static func rowSumSquares(_ z: UnsafePointer<Self>, _ n: Int) -> Double
     static func rowMaxAndSquares(_ z: UnsafePointer<Self>, _ n: Int, except skipped: Int) -> (max: Self, squares: Double)
     static func rowAllBelowInfinity(_ z: UnsafePointer<Self>, _ n: Int) -> Bool
-    static func rowMaxBelowInfinity(_ z: UnsafePointer<Self>, _ n: Int) -> Self
+    static func rowMaxBelowInfinity(_ z: UnsafePointer<Self>, bias: UnsafePointer<Self>?, _ n: Int) -> Self
     static func rowHingeSums(_ z: UnsafePointer<Self>, _ n: Int, pivot: Self, offset: Self, floor: Self) -> HingeSums
     static func rowWriteHinge(_ z: UnsafePointer<Self>, _ n: Int, pivot: Self, offset: Self, floor: Self, value: Self, linear: Bool,
                               into out: UnsafeMutablePointer<Self>)
@@ -211,8 +211,8 @@ extension KernelFloat where Self == Float {
     public static func rowAllBelowInfinity(_ z: UnsafePointer<Self>, _ n: Int) -> Bool {
         SIMDDispatch.rowMath.allBelowInfinity(z, n)
     }
-    public static func rowMaxBelowInfinity(_ z: UnsafePointer<Self>, _ n: Int) -> Self {
-        SIMDDispatch.rowMath.maxBelowInfinity(z, n)
+    public static func rowMaxBelowInfinity(_ z: UnsafePointer<Self>, bias: UnsafePointer<Self>?, _ n: Int) -> Self {
+        SIMDDispatch.rowMath.maxBelowInfinity(z, bias: bias, n)
     }
     public static func rowHingeSums(_ z: UnsafePointer<Self>, _ n: Int, pivot: Self, offset: Self, floor: Self) -> HingeSums {
         SIMDDispatch.rowMath.hingeSums(z, n, pivot: pivot, offset: offset, floor: floor)
@@ -339,8 +339,8 @@ extension KernelFloat where Self == Double {
     public static func rowAllBelowInfinity(_ z: UnsafePointer<Self>, _ n: Int) -> Bool {
         SIMDDispatch.rowMath.allBelowInfinity(z, n)
     }
-    public static func rowMaxBelowInfinity(_ z: UnsafePointer<Self>, _ n: Int) -> Self {
-        SIMDDispatch.rowMath.maxBelowInfinity(z, n)
+    public static func rowMaxBelowInfinity(_ z: UnsafePointer<Self>, bias: UnsafePointer<Self>?, _ n: Int) -> Self {
+        SIMDDispatch.rowMath.maxBelowInfinity(z, bias: bias, n)
     }
     public static func rowHingeSums(_ z: UnsafePointer<Self>, _ n: Int, pivot: Self, offset: Self, floor: Self) -> HingeSums {
         SIMDDispatch.rowMath.hingeSums(z, n, pivot: pivot, offset: offset, floor: floor)

@@ -28,9 +28,9 @@ public enum LossEngine {
     public static func evaluate<L: SoftmaxTargetLoss, T: KernelFloat>(softmax loss: L, _ batch: Batch<T>,
                                                                       nanPolicy: NaNPolicy) throws(LossError) {
         if RowMaxima.applies(loss, batch, nanPolicy: nanPolicy) {
-            return try RowMaxima.withBuffer(batch) { (maxima) throws(LossError) in
-                try evaluate(loss, batch, nanPolicy: nanPolicy, columns: nil as NoColumnKernel?, rowMaxima: maxima,
-                             classIndexRunner: { RowMaxima.run(loss, batch, $0, rowMaxima: maxima) })
+            return try RowMaxima.withBuffer(loss, batch) { (buffer) throws(LossError) in
+                try evaluate(loss, batch, nanPolicy: nanPolicy, columns: nil as NoColumnKernel?, rowMaxima: buffer,
+                             classIndexRunner: { RowMaxima.run(loss, batch, $0, rowMaxima: buffer.maxima) })
             }
         }
         let runner: ((ReductionScales<T>) -> Void)? =
@@ -54,14 +54,18 @@ public enum LossEngine {
     /// `rowMaxima` (contiguous rows only), when given, receives each row's max from the check of
     /// nan_policy "error" (`RowMaxima`).
     private static func evaluate<L: RowLoss, K: ColumnKernel, T: KernelFloat>(
-        _ loss: L, _ batch: Batch<T>, nanPolicy: NaNPolicy, columns: K?, rowMaxima: UnsafeMutablePointer<T>? = nil,
+        _ loss: L, _ batch: Batch<T>, nanPolicy: NaNPolicy, columns: K?, rowMaxima: RowMaxima.Buffer<T>? = nil,
         classIndexRunner: ((ReductionScales<T>) -> Void)? = nil
     ) throws(LossError) {
         try loss.check(classes: batch.classes)
         try BatchValidation.checkWeights(batch)
         try BatchValidation.checkDLoss(batch)
         if nanPolicy == .error {
-            if let rowMaxima { try BatchValidation.checkLogits(batch, rowMaxima: rowMaxima) } else { try BatchValidation.checkLogits(batch) }
+            if let rowMaxima {
+                try BatchValidation.checkLogits(batch, rowMaxima: rowMaxima.maxima, bias: rowMaxima.bias)
+            } else {
+                try BatchValidation.checkLogits(batch)
+            }
         }
         let classes = batch.classes, ignoreIndex = batch.ignoreIndex
         switch batch.target {

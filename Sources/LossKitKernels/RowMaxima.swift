@@ -1,7 +1,7 @@
 /// nan_policy "error" reads every logit before anything is written, so that a refused batch leaves
-/// the caller's buffers untouched; the softmax's first pass then reads every logit again, for each
-/// row's max. For contiguous (N, C) rows of many classes, the softmax-target losses without a bias
-/// take each row's max from the check instead (`BatchValidation.checkLogits(_:rowMaxima:)`, one
+/// the caller's buffers untouched; the softmax's first pass then read every logit again, for each
+/// row's max. On contiguous (N, C) rows of 32 classes or more, the softmax-target losses take each
+/// row's max of z + b from the check instead (`BatchValidation.checkLogits(_:rowMaxima:bias:)`, one
 /// read for both), and their kernels skip their own first pass: `RowTiles` for rows of up to 1023
 /// classes, the row kernel one row at a time above. The max is the value the kernel's own pass
 /// finds (`RowMath.maxBelowInfinity`), so the results are the same bits either way.
@@ -19,15 +19,26 @@ enum RowMaxima {
         guard nanPolicy == .error, loss.isSoftmaxTarget, batch.inner == 1, batch.classes >= minClasses,
               batch.samples * MemoryLayout<T>.stride <= maxBytes, !WideRows.applies(to: batch) else { return false }
         if case .probabilities = batch.target { return false }
-        return loss.withBias { (bias: UnsafePointer<T>?) in bias == nil }
+        return true
     }
 
-    /// Runs `body` with room for one max per sample of `batch`.
-    static func withBuffer<T: KernelFloat, R>(_ batch: Batch<T>,
-                                              _ body: (UnsafeMutablePointer<T>) throws(LossError) -> R) throws(LossError) -> R {
-        try withUnsafeTemporaryAllocation(of: T.self, capacity: batch.samples) { (buffer) throws(LossError) -> R in
-            try body(buffer.baseAddress!)
+    /// Room for one max per sample, and the loss's bias b (logit_adjusted's; nil for the others), which
+    /// the check adds as the kernel's max pass does.
+    struct Buffer<T: KernelFloat> {
+        let maxima: UnsafeMutablePointer<T>
+        let bias: UnsafePointer<T>?
+    }
+
+    /// Runs `body` with a `Buffer` for `loss` over `batch`. The bias is read only once the loss has
+    /// checked its parameters against the batch (`RowLoss.check(classes:)`).
+    static func withBuffer<L: SoftmaxTargetLoss, T: KernelFloat, R>(_ loss: L, _ batch: Batch<T>,
+                                                                   _ body: (Buffer<T>) throws(LossError) -> R) throws(LossError) -> R {
+        let result = loss.withBias { (bias: UnsafePointer<T>?) -> Result<R, LossError> in
+            withUnsafeTemporaryAllocation(of: T.self, capacity: batch.samples) { buffer in
+                Result { () throws(LossError) -> R in try body(Buffer(maxima: buffer.baseAddress!, bias: bias)) }
+            }
         }
+        return try result.get()
     }
 
     /// Runs `loss` over a validated class-index batch that `applies`, each row's max taken from

@@ -112,10 +112,10 @@ public protocol RowMath: SendableMetatype {
     static func allBelowInfinity(_ z: UnsafePointer<Float>, _ n: Int) -> Bool
     static func allBelowInfinity(_ z: UnsafePointer<Double>, _ n: Int) -> Bool
 
-    /// `max(z, bias: nil, n)` when every value is finite or -inf, else NaN: nan_policy "error"'s check
+    /// `max(z, bias: bias, n)` when every z_j is finite or -inf, else NaN: nan_policy "error"'s check
     /// of a row and its max in one read (the max the same value `max` returns).
-    static func maxBelowInfinity(_ z: UnsafePointer<Float>, _ n: Int) -> Float
-    static func maxBelowInfinity(_ z: UnsafePointer<Double>, _ n: Int) -> Double
+    static func maxBelowInfinity(_ z: UnsafePointer<Float>, bias: UnsafePointer<Float>?, _ n: Int) -> Float
+    static func maxBelowInfinity(_ z: UnsafePointer<Double>, bias: UnsafePointer<Double>?, _ n: Int) -> Double
 
     // Columns: P samples at once (P a multiple of the vector width W: 16 floats, 8 doubles), sample k's
     // class j at z[j·stride + k] — the layout of an (N, C, d1..dk) batch, where consecutive positions

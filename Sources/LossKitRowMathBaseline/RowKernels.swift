@@ -93,8 +93,12 @@ public enum RowKernels: RowMath {
     }
     public static func allBelowInfinity(_ z: UnsafePointer<Float>, _ n: Int) -> Bool { rowAllBelowInfinity(z, n) }
     public static func allBelowInfinity(_ z: UnsafePointer<Double>, _ n: Int) -> Bool { rowAllBelowInfinity(z, n) }
-    public static func maxBelowInfinity(_ z: UnsafePointer<Float>, _ n: Int) -> Float { rowMaxBelowInfinity(z, n) }
-    public static func maxBelowInfinity(_ z: UnsafePointer<Double>, _ n: Int) -> Double { rowMaxBelowInfinity(z, n) }
+    public static func maxBelowInfinity(_ z: UnsafePointer<Float>, bias: UnsafePointer<Float>?, _ n: Int) -> Float {
+        if let bias { rowMaxBelowInfinity(z, ClassBias(values: bias), n) } else { rowMaxBelowInfinity(z, NoBias(), n) }
+    }
+    public static func maxBelowInfinity(_ z: UnsafePointer<Double>, bias: UnsafePointer<Double>?, _ n: Int) -> Double {
+        if let bias { rowMaxBelowInfinity(z, ClassBias(values: bias), n) } else { rowMaxBelowInfinity(z, NoBias(), n) }
+    }
 
     public static func columnSoftmax(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
                                      bias: UnsafePointer<Float>?, storingInto out: UnsafeMutablePointer<Float>?, outStride: Int,
@@ -266,27 +270,29 @@ extension RowKernels {
         return even.replacing(with: odd, where: odd .> even).largestLane
     }
 
-    /// `rowMax`, or NaN when a value is NaN or +inf: the same two running maxima (so the same value),
-    /// and a lane flag for the values that are not < +inf.
+    /// `rowMax` of z + b, or NaN when a z_j is NaN or +inf: the same two running maxima of the same
+    /// sums (so the same value), and a lane flag for the z_j that are not < +inf.
     @inline(__always)
-    static func rowMaxBelowInfinity<T: VectorFloat>(_ z: UnsafePointer<T>, _ n: Int) -> T {
+    static func rowMaxBelowInfinity<T: VectorFloat, B: BiasLanes>(_ z: UnsafePointer<T>, _ bias: B, _ n: Int) -> T
+    where B.Scalar == T {
         typealias V = T.Vector
         let width = V.scalarCount, infinity = V(repeating: .infinity), zero = V(repeating: 0), one = V(repeating: 1)
         var even = V(repeating: -.infinity), odd = even
-        var badEven = zero, badOdd = zero  // 1 in a lane that has seen a value that is not < +inf
+        var badEven = zero, badOdd = zero  // 1 in a lane that has seen a z_j that is not < +inf
         var j = 0
         while j + 2 * width <= n {
-            let a = V.load(z, j), b = V.load(z, j + width)
+            let za = V.load(z, j), zb = V.load(z, j + width)
+            let a = bias.add(to: za, j, lanes: width), b = bias.add(to: zb, j + width, lanes: width)
             even = even.replacing(with: a, where: a .> even)
             odd = odd.replacing(with: b, where: b .> odd)
-            badEven = one.replacing(with: badEven, where: a .< infinity)
-            badOdd = one.replacing(with: badOdd, where: b .< infinity)
+            badEven = one.replacing(with: badEven, where: za .< infinity)
+            badOdd = one.replacing(with: badOdd, where: zb .< infinity)
             j += 2 * width
         }
         V.sweep(n - j) { k, lanes in
-            let x = V.load(z, j + k, lanes: lanes, fill: -.infinity)
+            let zx = V.load(z, j + k, lanes: lanes, fill: -.infinity), x = bias.add(to: zx, j + k, lanes: lanes)
             even = even.replacing(with: x, where: x .> even)
-            badEven = one.replacing(with: badEven, where: x .< infinity)
+            badEven = one.replacing(with: badEven, where: zx .< infinity)
         }
         return (badEven + badOdd).laneSum == 0 ? even.replacing(with: odd, where: odd .> even).largestLane : .nan
     }

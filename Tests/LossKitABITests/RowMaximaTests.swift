@@ -1,20 +1,22 @@
 // nan_policy "error" on contiguous rows of 32 or more classes (Sources/LossKitKernels/RowMaxima.swift):
-// the softmax-target losses without a bias take each row's max from the check of the logits instead
-// of a pass of their own, in tiles (up to 1023 classes) and in the row kernel (more). Their results
+// the softmax-target losses take each row's max of z + b from the check of the logits instead of a
+// pass of their own, in tiles (up to 1023 classes) and in the row kernel (more). Their results
 // must be the bits that nan_policy "propagate" gives (the kernels' own max) for every option, on any
 // thread count; a NaN or +inf in any row is still refused with its position, buffers untouched.
 import CLossKit
 import XCTest
 
 final class RowMaximaTests: XCTestCase {
-    private let losses: [LossCase] = [.crossEntropy(), .expectation(), .mix(), .focal(gamma: 2)]
+    private func losses(_ classes: Int) -> [LossCase] {
+        [.crossEntropy(), .expectation(), .mix(), .focal(gamma: 2), .logitAdjusted(priors: LossCase.priors(classes))]
+    }
     /// Tiles (two full and a partial one; one full), and the row kernel.
     private let shapes: [[Int64]] = [[37, 32], [16, 1000], [9, 1024], [3, 5000]]
 
     func testCheckedMaximaGiveThePropagatePolicysBits() {
         var rng = SeededRandom(seed: 9_100)
         for shape in shapes {
-            for lossCase in losses {
+            for lossCase in losses(Int(shape[1])) {
                 for floatKind in FloatKind.allCases {
                     let variants = [
                         SpecOptions(floatKind: floatKind, weighted: true, upstream: true, ignoredFraction: 0.3, masked: true),
@@ -54,20 +56,21 @@ final class RowMaximaTests: XCTestCase {
         }
     }
 
-    /// NaN or +inf in the first, a middle or the last row is refused, naming its position, and no
-    /// buffer of the caller's is written.
+    /// NaN (cross_entropy) or +inf (logit_adjusted, whose check adds its bias) in the first, a middle
+    /// or the last row is refused, naming its position, and no buffer of the caller's is written.
     func testABadLogitInAnyRowIsRefused() {
         var rng = SeededRandom(seed: 9_102)
         for shape in shapes {
             for floatKind in FloatKind.allCases {
                 let spec = makeSpec(&rng, .crossEntropy(), shape: shape, reduction: LK_REDUCTION_NONE, SpecOptions(floatKind: floatKind))
                 for (sample, cls) in [(0, 0), (spec.samples / 2, spec.classes / 3), (spec.samples - 1, spec.classes - 1)] {
-                    for bad in [Double.nan, .infinity] {
+                    for (bad, lossCase) in [(Double.nan, LossCase.crossEntropy()),
+                                            (.infinity, .logitAdjusted(priors: LossCase.priors(spec.classes)))] {
                         var broken = spec
                         broken.logits[spec.element(sample: sample, cls: cls)] = bad
                         let prepared = PreparedBatch(broken)
                         let logitsBefore = prepared.logits.snapshot()
-                        XCTAssertEqual(prepared.compute(LossCase.crossEntropy().makeHandle()), LK_ERROR_NONFINITE_LOGIT)
+                        XCTAssertEqual(prepared.compute(lossCase.makeHandle()), LK_ERROR_NONFINITE_LOGIT)
                         let message = lastErrorMessage()
                         XCTAssertTrue(message.contains("at sample \(sample), class \(cls)"), "\(shape) \(bad): \(message)")
                         XCTAssertTrue(prepared.lossUntouched, "\(shape) \(bad): the loss buffer was written")

@@ -27,34 +27,48 @@ final class LaneReductionTests: XCTestCase {
         }
     }
 
-    /// nan_policy "error"'s check of a row with its max (`RowMaxima`): the same max as `max` when the
-    /// row is valid (-inf included), NaN when a NaN or +inf sits in any position.
+    /// nan_policy "error"'s check of a row with its max of z + b (`RowMaxima`): the same max as `max`
+    /// when the row is valid (-inf included), with and without a bias, NaN when a NaN or +inf logit
+    /// sits in any position. A finite z_j whose z_j + b_j overflows is not refused.
     func testMaxBelowInfinityIsTheMaxOrRefusesTheRow() {
         for math in SIMDDispatch.runnable {
             for n in lengths {
                 let floats: [Float] = (0..<n).map { (i: Int) -> Float in
                     i % 5 == 4 ? -.infinity : -Float((i * 37) % 101 + 1) / 8  // every fifth class masked
                 }
-                let doubles = floats.map(Double.init)
-                floats.withUnsafeBufferPointer {
-                    XCTAssertEqual(math.maxBelowInfinity($0.baseAddress!, n), math.max($0.baseAddress!, bias: nil, n),
-                                   "\(math.level) float n = \(n)")
+                let bias: [Float] = (0..<n).map { (i: Int) -> Float in Float((i * 11) % 7) / 4 }
+                for b in [nil, bias] {
+                    check("\(math.level) float", floats, b, { math.max($0, bias: $1, $2) }, { math.maxBelowInfinity($0, bias: $1, $2) })
+                    check("\(math.level) double", floats.map(Double.init), b?.map(Double.init), { math.max($0, bias: $1, $2) },
+                          { math.maxBelowInfinity($0, bias: $1, $2) })
                 }
-                doubles.withUnsafeBufferPointer {
-                    XCTAssertEqual(math.maxBelowInfinity($0.baseAddress!, n), math.max($0.baseAddress!, bias: nil, n),
-                                   "\(math.level) double n = \(n)")
-                }
-                for position in 0..<n {
-                    for bad in [Float.nan, .infinity] {
-                        var f = floats, d = doubles
-                        f[position] = bad
-                        d[position] = Double(bad)
-                        XCTAssertTrue(f.withUnsafeBufferPointer { math.maxBelowInfinity($0.baseAddress!, n) }.isNaN,
-                                      "\(math.level) float n = \(n), \(bad) at \(position)")
-                        XCTAssertTrue(d.withUnsafeBufferPointer { math.maxBelowInfinity($0.baseAddress!, n) }.isNaN,
-                                      "\(math.level) double n = \(n), \(bad) at \(position)")
-                    }
-                }
+                var overflowing = floats, huge = bias
+                overflowing[n - 1] = .greatestFiniteMagnitude
+                huge[n - 1] = .greatestFiniteMagnitude
+                check("\(math.level) float, z + b overflowing", overflowing, huge, { math.max($0, bias: $1, $2) },
+                      { math.maxBelowInfinity($0, bias: $1, $2) })
+            }
+        }
+    }
+
+    /// `maxBelowInfinity` of z (and b) against `max`, then with each position made NaN and +inf.
+    private func check<T: BinaryFloatingPoint>(_ what: String, _ z: [T], _ bias: [T]?,
+                                               _ max: (UnsafePointer<T>, UnsafePointer<T>?, Int) -> T,
+                                               _ maxBelowInfinity: (UnsafePointer<T>, UnsafePointer<T>?, Int) -> T) {
+        let n = z.count
+        func apply(_ f: (UnsafePointer<T>, UnsafePointer<T>?, Int) -> T, _ z: [T]) -> T {
+            z.withUnsafeBufferPointer { zs in
+                guard let bias else { return f(zs.baseAddress!, nil, n) }
+                return bias.withUnsafeBufferPointer { f(zs.baseAddress!, $0.baseAddress!, n) }
+            }
+        }
+        let label = "\(what) n = \(n) bias \(bias != nil)"
+        XCTAssertEqual(apply(maxBelowInfinity, z), apply(max, z), label)
+        for position in 0..<n {
+            for bad in [T.nan, .infinity] {
+                var broken = z
+                broken[position] = bad
+                XCTAssertTrue(apply(maxBelowInfinity, broken).isNaN, "\(label), \(bad) at \(position)")
             }
         }
     }
