@@ -3,3 +3,4 @@
 #include "avx512_lanes.h"
 #include "fused_multiply_add.h"
 #include "lane_reductions.h"
+#include "prefetch.h"

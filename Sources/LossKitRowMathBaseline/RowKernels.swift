@@ -1,3 +1,4 @@
+import CLossKitLanes
 import LossKitRowMath
 
 /// The row loops of `RowMath`, compiled for this module's instruction set. This file is shared by
@@ -580,9 +581,16 @@ extension RowKernels {
         typealias V = T.Vector
         let width = V.scalarCount, negativeInfinity = V(repeating: -.infinity), zero = V(repeating: 0)
         for v in Swift.stride(from: 0, to: samples, by: width) { negativeInfinity.store(max, v) }
+        // The max pass is a tile's first read. On an (N, C, d…) batch each class's next P positions
+        // (the next tile's, or the next sample's first class) are asked for while this tile is swept: the
+        // class planes, 64 KB apart at 128×128, are more streams than the hardware prefetcher follows
+        // (8×21×128×128: cross_entropy 0.95× the time, focal and the expectation 0.92×, float64 0.90×).
+        // A transposed tile is in cache already: the hint is then for the line being read.
+        let ahead = stride > samples ? samples : 0
         for j in 0..<classes {
             let row = z + j * stride, b = V(repeating: bias?[j] ?? 0)
             for v in Swift.stride(from: 0, to: samples, by: width) {
+                losskit_prefetch_to_l2(row + ahead + v)
                 let x = V.load(row, v) + b, m = V.load(max, v)
                 m.replacing(with: x, where: x .> m).store(max, v)
             }
