@@ -581,12 +581,7 @@ extension RowKernels {
         typealias V = T.Vector
         let width = V.scalarCount, negativeInfinity = V(repeating: -.infinity), zero = V(repeating: 0)
         for v in Swift.stride(from: 0, to: samples, by: width) { negativeInfinity.store(max, v) }
-        // The max pass is a tile's first read. On an (N, C, d…) batch each class's next P positions
-        // (the next tile's, or the next sample's first class) are asked for while this tile is swept: the
-        // class planes, 64 KB apart at 128×128, are more streams than the hardware prefetcher follows
-        // (8×21×128×128: cross_entropy 0.95× the time, focal and the expectation 0.92×, float64 0.90×).
-        // A transposed tile is in cache already: the hint is then for the line being read.
-        let ahead = stride > samples ? samples : 0
+        let ahead = prefetchDistance(stride: stride, samples: samples)
         for j in 0..<classes {
             let row = z + j * stride, b = V(repeating: bias?[j] ?? 0)
             for v in Swift.stride(from: 0, to: samples, by: width) {
@@ -607,6 +602,15 @@ extension RowKernels {
                            storingInto: out == nil ? nil : out! + j * outStride)
         }
     }
+
+    /// How far past the value being read a column pass that reads a tile first asks for its next
+    /// line (`losskit_prefetch_to_l2`). On an (N, C, d…) batch, each class's next P positions (the next
+    /// tile's, or the next sample's first class): the class planes, 64 KB apart at 128×128, are more
+    /// streams than the hardware prefetcher follows (8×21×128×128, hot loop: cross_entropy 0.95× the
+    /// time, focal and the expectation 0.92×, float64 0.90×). A transposed tile (stride = P) is in
+    /// cache already: the hint is then for the line being read.
+    @inline(__always)
+    static func prefetchDistance(stride: Int, samples: Int) -> Int { stride > samples ? samples : 0 }
 
     /// One class of a column block: sum_k += e_k = exp(z_k + b - shift_k), out_k = e_k when asked.
     /// Out of line on purpose: inlined into the column kernels, LLVM split this loop's vectors into
@@ -636,16 +640,21 @@ extension RowKernels {
     static func columnSquaresBlock<T: VectorFloat>(_ z: UnsafePointer<T>, stride: Int, classes: Int, samples: Int,
                                                    targets: UnsafePointer<T>, into squares: UnsafeMutablePointer<Double>) {
         for k in 0..<samples { squares[k] = 0 }
-        for j in 0..<classes { columnClassSquares(z + j * stride, T(j), samples: samples, targets: targets, into: squares) }
+        let ahead = prefetchDistance(stride: stride, samples: samples)
+        for j in 0..<classes {
+            columnClassSquares(z + j * stride, T(j), samples: samples, ahead: ahead, targets: targets, into: squares)
+        }
     }
 
-    /// Out of line, as `columnClassExp`.
+    /// Out of line, as `columnClassExp`; a first read of the tile (squentropy, square, logit_norm), so
+    /// it asks for the line `ahead` values on (`prefetchDistance`).
     @inline(never)
-    static func columnClassSquares<T: VectorFloat>(_ row: UnsafePointer<T>, _ j: T, samples: Int, targets: UnsafePointer<T>,
-                                                   into squares: UnsafeMutablePointer<Double>) {
+    static func columnClassSquares<T: VectorFloat>(_ row: UnsafePointer<T>, _ j: T, samples: Int, ahead: Int,
+                                                   targets: UnsafePointer<T>, into squares: UnsafeMutablePointer<Double>) {
         typealias V = T.Vector
         let negativeInfinity = V(repeating: -.infinity), zero = V(repeating: 0), cls = V(repeating: j)
         for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
+            losskit_prefetch_to_l2(row + ahead + v)
             let x = V.load(row, v)
             T.addSquares(x.replacing(with: zero, where: V.either(x .== negativeInfinity, V.load(targets, v) .== cls)),
                          toDoublesAt: squares + v)
@@ -686,9 +695,10 @@ extension RowKernels {
                                                      targets: UnsafePointer<T>, pivot: UnsafePointer<T>, offset: UnsafePointer<T>,
                                                      floor: UnsafePointer<T>, into sums: UnsafeMutablePointer<Double>) {
         for k in 0..<4 * samples { sums[k] = 0 }
+        let ahead = prefetchDistance(stride: stride, samples: samples)
         for j in 0..<classes {
-            columnClassHingeSums(z + j * stride, T(j), samples: samples, targets: targets, pivot: pivot, offset: offset,
-                                 floor: floor, into: sums)
+            columnClassHingeSums(z + j * stride, T(j), samples: samples, ahead: ahead, targets: targets, pivot: pivot,
+                                 offset: offset, floor: floor, into: sums)
         }
     }
 
@@ -760,13 +770,15 @@ extension RowKernels {
     }
 
     /// One class of `columnHingeSums`, out of line as `columnClassExp`; the row loops' rule of activity.
+    /// It asks for the line `ahead` values on (`prefetchDistance`).
     @inline(never)
-    static func columnClassHingeSums<T: VectorFloat>(_ row: UnsafePointer<T>, _ j: T, samples: Int, targets: UnsafePointer<T>,
-                                                     pivot: UnsafePointer<T>, offset: UnsafePointer<T>, floor: UnsafePointer<T>,
-                                                     into sums: UnsafeMutablePointer<Double>) {
+    static func columnClassHingeSums<T: VectorFloat>(_ row: UnsafePointer<T>, _ j: T, samples: Int, ahead: Int,
+                                                     targets: UnsafePointer<T>, pivot: UnsafePointer<T>, offset: UnsafePointer<T>,
+                                                     floor: UnsafePointer<T>, into sums: UnsafeMutablePointer<Double>) {
         typealias V = T.Vector
         let zero = V(repeating: 0), one = V(repeating: 1), cls = V(repeating: j)
         for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
+            losskit_prefetch_to_l2(row + ahead + v)  // the next tile, whose targets' logits are gathered first
             let x = (V.load(row, v) - V.load(pivot, v)) + V.load(offset, v)
             let own = V.load(targets, v) .== cls
             let active = zero.replacing(with: one, where: x .> zero).replacing(with: zero, where: x .< V.load(floor, v))
