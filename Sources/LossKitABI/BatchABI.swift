@@ -69,26 +69,35 @@ enum BatchDecoder {
         guard let target = b.target else { throw nullField("target") }
         guard let loss = b.loss else { throw nullField("loss") }
 
-        // Every buffer with its byte extent, for the alignment and aliasing checks.
+        // Every buffer with its byte extent, for the alignment and aliasing checks (no arrays: this
+        // runs on every call, and the arrays were a third of its heap allocations).
         let lossCount = reduction == .none ? samples : 1
         let targetCount = indexSize == nil ? elements : samples
-        let inputs: [Region] = [
-            Region("logits", logits, elements, logitsSize),
-            Region("target", target, targetCount, indexSize ?? elementSize),
-            Region("weight", b.weight, shape.classes, elementSize),
-            Region("dloss", b.dloss, lossCount, elementSize),
-        ]
+        let logitsRegion = Region("logits", logits, elements, logitsSize)
+        let targetRegion = Region("target", target, targetCount, indexSize ?? elementSize)
+        let weightRegion = Region("weight", b.weight, shape.classes, elementSize)
+        let dlossRegion = Region("dloss", b.dloss, lossCount, elementSize)
         let lossRegion = Region("loss", UnsafeRawPointer(loss), lossCount, elementSize)
         let gradRegion = Region("grad", b.grad.map(UnsafeRawPointer.init), elements, gradSize)
-        for region in inputs + [lossRegion, gradRegion] { try region.checkAlignment() }
-        for input in inputs { try lossRegion.checkDisjoint(from: input) }
+        /// The inputs but the logits, which the gradient may be.
+        func otherInputs(_ check: (Region) throws(ABIError) -> Void) throws(ABIError) {
+            try check(targetRegion)
+            try check(weightRegion)
+            try check(dlossRegion)
+        }
+        try logitsRegion.checkAlignment()
+        try otherInputs { (region) throws(ABIError) in try region.checkAlignment() }
+        try lossRegion.checkAlignment()
+        try gradRegion.checkAlignment()
+        try lossRegion.checkDisjoint(from: logitsRegion)
+        try otherInputs { (input) throws(ABIError) in try lossRegion.checkDisjoint(from: input) }
         try lossRegion.checkDisjoint(from: gradRegion)
-        for input in inputs.dropFirst() { try gradRegion.checkDisjoint(from: input) }
+        try otherInputs { (input) throws(ABIError) in try gradRegion.checkDisjoint(from: input) }
         if let grad = b.grad, UnsafeRawPointer(grad) == logits, gradSize != logitsSize {
             throw ABIError(LK_ERROR_ALIASING, "batch.grad is the logits but grad_dtype (\(b.grad_dtype)) is not the "
                                + "logits' type; expected a separate gradient buffer, or grad_dtype 0 to write in place")
         }
-        if let grad = b.grad, UnsafeRawPointer(grad) != logits { try gradRegion.checkDisjoint(from: inputs[0]) }
+        if let grad = b.grad, UnsafeRawPointer(grad) != logits { try gradRegion.checkDisjoint(from: logitsRegion) }
 
         func typed<T: KernelFloat>(_: T.Type) -> Batch<T> {
             let targetBuffer: TargetBuffer<T> = switch b.target_dtype {
@@ -122,7 +131,7 @@ enum BatchDecoder {
             throw ABIError(LK_ERROR_BAD_SHAPE, "ndim is \(b.ndim); expected 2 (N, C) up to \(LK_MAX_NDIM) (N, C, d1..dk)")
         }
         guard let shapePointer = b.shape else { throw nullField("shape") }
-        let dims = Array(UnsafeBufferPointer(start: shapePointer, count: Int(b.ndim)))
+        let dims = UnsafeBufferPointer(start: shapePointer, count: Int(b.ndim))
         for (axis, size) in dims.enumerated() where size < 0 {
             throw ABIError(LK_ERROR_BAD_SHAPE, "shape[\(axis)] is \(size); expected a size >= 0")
         }
@@ -136,7 +145,7 @@ enum BatchDecoder {
             let (next, overflow) = product.multipliedReportingOverflow(by: max(size, 1))
             guard !overflow else {
                 throw ABIError(LK_ERROR_SIZE_OVERFLOW,
-                               "shape \(dims) has more elements than fit in memory; expected N·C·d1·…·dk·8 < 2^63")
+                               "shape \(Array(dims)) has more elements than fit in memory; expected N·C·d1·…·dk·8 < 2^63")
             }
             product = next
         }

@@ -55,7 +55,7 @@ enum BatchValidation {
 
     /// The first of `blocks` blocks for which `valid` is false, or nil.
     private static func firstFailingBlock(_ blocks: Int, _ valid: (Int) -> Bool) -> Int? {
-        withUnsafeTemporaryAllocation(of: Bool.self, capacity: max(1, blocks)) { ok in
+        ScratchArena.with(of: Bool.self, capacity: max(1, blocks)) { ok in
             Threading.forEachChunk(blocks) { ok[$0] = valid($0) }
             return (0..<blocks).first { !ok[$0] }
         }

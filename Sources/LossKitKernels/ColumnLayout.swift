@@ -61,9 +61,9 @@ struct ColumnLayout<T: KernelFloat> {
     @inline(__always)
     func withScratch<R>(_ body: (Scratch) -> R) -> R {
         let n = maxSamples
-        return withUnsafeTemporaryAllocation(of: T.self, capacity: 9 * n + (isTransposed ? classes * n : 0)) { values in
-            withUnsafeTemporaryAllocation(of: Double.self, capacity: 5 * n) { doubles in
-                withUnsafeTemporaryAllocation(of: Int.self, capacity: n) { targets in
+        return ScratchArena.with(of: T.self, capacity: 9 * n + (isTransposed ? classes * n : 0)) { values in
+            ScratchArena.with(of: Double.self, capacity: 5 * n) { doubles in
+                ScratchArena.with(of: Int.self, capacity: n) { targets in
                     let v = values.baseAddress!, d = doubles.baseAddress!
                     return body(Scratch(targets: targets.baseAddress!, scales: v, losses: d, work: v + n, doubles: d + n,
                                         tile: v + 9 * n))

@@ -62,8 +62,8 @@ public struct Dice: BatchEvaluator {
         // Per class: [I_c | Σ_i p_ic | Σ_i g_ic] of every chunk, then a_c's constants (pointers, not
         // arrays: at C = 128000 the arrays' uniqueness checks and zero-fills were a third of the call).
         let stats = 3 * classes
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: plan.chunks * stats + 2 * classes) { space in
-            withUnsafeTemporaryAllocation(of: T.self, capacity: classes) { offsetValue in
+        ScratchArena.with(of: Double.self, capacity: plan.chunks * stats + 2 * classes) { space in
+            ScratchArena.with(of: T.self, capacity: classes) { offsetValue in
                 let partials = space.baseAddress!
                 // Phase 1: per-chunk class totals, added in chunk order (deterministic for any thread count).
                 Threading.forEachChunk(plan.chunks) { chunk in

@@ -231,10 +231,10 @@ struct DicePasses<T: KernelFloat> {
     @inline(__always)
     private func withScratch(block: Bool,
                              _ body: (UnsafeMutablePointer<T>, ColumnLayout<T>.Scratch?, UnsafeMutablePointer<T>?) -> Void) {
-        withUnsafeTemporaryAllocation(of: T.self, capacity: 3 * classes) { rowScratch in
+        ScratchArena.with(of: T.self, capacity: 3 * classes) { rowScratch in
             guard let layout else { return body(rowScratch.baseAddress!, nil, nil) }
             layout.withScratch { tileScratch in
-                withUnsafeTemporaryAllocation(of: T.self, capacity: block ? classes * layout.maxSamples : 1) { values in
+                ScratchArena.with(of: T.self, capacity: block ? classes * layout.maxSamples : 1) { values in
                     body(rowScratch.baseAddress!, tileScratch, block ? values.baseAddress! : nil)
                 }
             }

@@ -72,12 +72,15 @@ protocol LinearTermTiledLoss: RowLoss, ColumnKernel {
 extension LinearTermTiledLoss {
     func evaluateWithTiles(_ batch: AnyBatch, context: EvaluationContext) throws(LossError) {
         switch batch {
-        case .float32(let b): try LossEngine.evaluate(columns: self, b, nanPolicy: context.nanPolicy, tiles: tiles(b))
-        case .float64(let b): try LossEngine.evaluate(columns: self, b, nanPolicy: context.nanPolicy, tiles: tiles(b))
+        case .float32(let b): try LossEngine.evaluate(columns: self, b, nanPolicy: context.nanPolicy) { runTilesIfApplicable(b, $0) }
+        case .float64(let b): try LossEngine.evaluate(columns: self, b, nanPolicy: context.nanPolicy) { runTilesIfApplicable(b, $0) }
         }
     }
 
-    private func tiles<T: KernelFloat>(_ batch: Batch<T>) -> ((ReductionScales<T>) -> Void)? {
-        RowTiles.applies(linearTerm: batch) ? { runTiles(batch, $0) } : nil
+    /// Runs `batch` in tiles when `RowTiles.applies(linearTerm:)`; false otherwise.
+    private func runTilesIfApplicable<T: KernelFloat>(_ batch: Batch<T>, _ reduction: ReductionScales<T>) -> Bool {
+        guard RowTiles.applies(linearTerm: batch) else { return false }
+        runTiles(batch, reduction)
+        return true
     }
 }

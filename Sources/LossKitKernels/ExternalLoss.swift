@@ -66,7 +66,7 @@ struct ExternalRowLoss: ClassIndexLoss {
 
     func row<T: KernelFloat>(_ z: UnsafePointer<T>, classes: Int, target: Int,
                              grad: UnsafeMutablePointer<T>?, scale: T) -> Double {
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * classes) { buffer in
+        ScratchArena.with(of: Double.self, capacity: 2 * classes) { buffer in
             let row = buffer.baseAddress!, g = row + classes
             for j in 0..<classes {
                 row[j] = Double(z[j])

@@ -235,7 +235,7 @@ extension LogitNorm: ColumnKernel {
         guard wideSamples > 0 else { return writeGradient() }
         // Samples whose coefficients T cannot hold (`needsWideArithmetic`): their loss and gradient in
         // Double, the gradient kept aside (the vector pass may overwrite z) and put over that pass's.
-        withUnsafeTemporaryAllocation(of: T.self, capacity: wideSamples * classes) { aside in
+        ScratchArena.with(of: T.self, capacity: wideSamples * classes) { aside in
             var slot = 0
             for k in 0..<n where isActive[k] > 1 {
                 let (w, scale) = ColumnSteps.weighting(k, targets: targets, weight: weight, scales: scales)

@@ -12,14 +12,14 @@ public enum LossEngine {
 
     public static func evaluate<L: RowLoss, T: KernelFloat>(_ loss: L, _ batch: Batch<T>,
                                                             nanPolicy: NaNPolicy) throws(LossError) {
-        try evaluate(loss, batch, nanPolicy: nanPolicy, columns: nil as NoColumnKernel?)
+        try evaluate(loss, batch, nanPolicy: nanPolicy, columns: nil as NoColumnKernel?) { _ in false }
     }
 
     /// As `evaluate`, running class-index samples W at a time through the loss's column kernel where
     /// the layout allows (see `ColumnLayout`) and C < 2^24 (`ColumnKernelLimits.maxClasses`).
     public static func evaluate<L: RowLoss & ColumnKernel, T: KernelFloat>(columns loss: L, _ batch: Batch<T>,
                                                                            nanPolicy: NaNPolicy) throws(LossError) {
-        try evaluate(columns: loss, batch, nanPolicy: nanPolicy, tiles: nil)
+        try evaluate(columns: loss, batch, nanPolicy: nanPolicy) { _ in false }
     }
 
     /// As `evaluate(columns:)`, while the loss is of the softmax-target form with (N, C) rows of many
@@ -29,33 +29,36 @@ public enum LossEngine {
                                                                       nanPolicy: NaNPolicy) throws(LossError) {
         if RowMaxima.applies(loss, batch, nanPolicy: nanPolicy) {
             return try RowMaxima.withBuffer(loss, batch) { (buffer) throws(LossError) in
-                try evaluate(loss, batch, nanPolicy: nanPolicy, columns: nil as NoColumnKernel?, rowMaxima: buffer,
-                             classIndexRunner: { RowMaxima.run(loss, batch, $0, rowMaxima: buffer.maxima) })
+                try evaluate(loss, batch, nanPolicy: nanPolicy, columns: nil as NoColumnKernel?, rowMaxima: buffer) {
+                    RowMaxima.run(loss, batch, $0, rowMaxima: buffer.maxima)
+                    return true
+                }
             }
         }
-        let runner: ((ReductionScales<T>) -> Void)? =
-            if !loss.isSoftmaxTarget { nil }
-            else if WideRows.applies(to: batch) { { WideRows.run(loss, batch, $0) } }
-            else if RowTiles.applies(to: batch) { { RowTiles.run(loss, batch, $0) } }
-            else { nil }
-        try evaluate(columns: loss, batch, nanPolicy: nanPolicy, tiles: runner)
+        try evaluate(columns: loss, batch, nanPolicy: nanPolicy) { reduction in
+            guard loss.isSoftmaxTarget else { return false }
+            if WideRows.applies(to: batch) { WideRows.run(loss, batch, reduction); return true }
+            if RowTiles.applies(to: batch) { RowTiles.run(loss, batch, reduction); return true }
+            return false
+        }
     }
 
-    /// As `evaluate(columns:)`, with `tiles`, when given, running the class-index batches (`RowTiles`,
-    /// `WideRows`).
+    /// As `evaluate(columns:)`, with `classIndexRunner` offered the class-index batches first
+    /// (`RowTiles`, `WideRows`): it returns false for those it does not run.
     static func evaluate<L: RowLoss & ColumnKernel, T: KernelFloat>(
-        columns loss: L, _ batch: Batch<T>, nanPolicy: NaNPolicy, tiles: ((ReductionScales<T>) -> Void)?
+        columns loss: L, _ batch: Batch<T>, nanPolicy: NaNPolicy, classIndexRunner: (ReductionScales<T>) -> Bool
     ) throws(LossError) {
         let onColumns = loss.runsOnColumns && batch.classes < ColumnKernelLimits.maxClasses
-        try evaluate(loss, batch, nanPolicy: nanPolicy, columns: onColumns ? loss : nil, classIndexRunner: tiles)
+        try evaluate(loss, batch, nanPolicy: nanPolicy, columns: onColumns ? loss : nil, classIndexRunner: classIndexRunner)
     }
 
-    /// `classIndexRunner`, when given, runs class-index batches instead of the engine's rows and columns.
-    /// `rowMaxima` (contiguous rows only), when given, receives each row's max from the check of
-    /// nan_policy "error" (`RowMaxima`).
+    /// `classIndexRunner` is offered each class-index batch once it is validated, and runs it instead
+    /// of the engine's rows and columns when it returns true. Not optional, so not escaping: an
+    /// escaping closure's captures were a heap allocation on every call. `rowMaxima` (contiguous rows
+    /// only), when given, receives each row's max from the check of nan_policy "error" (`RowMaxima`).
     private static func evaluate<L: RowLoss, K: ColumnKernel, T: KernelFloat>(
         _ loss: L, _ batch: Batch<T>, nanPolicy: NaNPolicy, columns: K?, rowMaxima: RowMaxima.Buffer<T>? = nil,
-        classIndexRunner: ((ReductionScales<T>) -> Void)? = nil
+        classIndexRunner: (ReductionScales<T>) -> Bool
     ) throws(LossError) {
         try loss.check(classes: batch.classes)
         try BatchValidation.checkWeights(batch)
@@ -71,7 +74,7 @@ public enum LossEngine {
         switch batch.target {
         case .int32(let target):
             let denominator = try BatchValidation.checkIndices(batch, target)
-            if let classIndexRunner { return classIndexRunner(ReductionScales(batch, denominator: denominator)) }
+            if classIndexRunner(ReductionScales(batch, denominator: denominator)) { return }
             run(batch, denominator: denominator, rows: RowAccess(batch), parallel: loss.isThreadSafe,
                 columns: columns) { z, g, scale, row, _ in
                 let y = Int64(target[row])
@@ -80,7 +83,7 @@ public enum LossEngine {
             }
         case .int64(let target):
             let denominator = try BatchValidation.checkIndices(batch, target)
-            if let classIndexRunner { return classIndexRunner(ReductionScales(batch, denominator: denominator)) }
+            if classIndexRunner(ReductionScales(batch, denominator: denominator)) { return }
             run(batch, denominator: denominator, rows: RowAccess(batch), parallel: loss.isThreadSafe,
                 columns: columns) { z, g, scale, row, _ in
                 let y = target[row]
@@ -126,19 +129,18 @@ public enum LossEngine {
             // The chunk's samples in order; returns the sum of their losses (0 for reduction none,
             // which writes each one). Local to one call, so the running sum stays in a register.
             @inline(__always) func runRows(_ columnScratch: ColumnLayout<T>.Scratch?) -> Double {
+                // The running sum is passed in, not captured: a variable captured by these nested
+                // functions was boxed on the heap at every chunk (and lived in memory).
                 var total: Double = 0
-                @inline(__always) func record(_ row: Int, _ sampleLoss: Double) {
+                @inline(__always) func record(_ row: Int, _ sampleLoss: Double, into total: inout Double) {
                     if reduction.isPerSample { batch.loss[row] = T(sampleLoss) } else { total += sampleLoss }
                 }
-                // A tile's losses, added in the same order through a local: `total` is captured, so
-                // it lives in memory, and adding to it sample by sample waited on a store each time.
-                @inline(__always) func recordTile(_ row: Int, _ count: Int, _ losses: UnsafePointer<Double>) {
+                @inline(__always) func recordTile(_ row: Int, _ count: Int, _ losses: UnsafePointer<Double>,
+                                                  into total: inout Double) {
                     if reduction.isPerSample {
                         for k in 0..<count { batch.loss[row + k] = T(losses[k]) }
                     } else {
-                        var sum = total
-                        for k in 0..<count { sum += losses[k] }
-                        total = sum
+                        for k in 0..<count { total += losses[k] }
                     }
                 }
                 rows.withScratch { scratch in
@@ -155,7 +157,7 @@ public enum LossEngine {
                                                 weight: batch.weight, targets: cs.targets, scales: cs.scales,
                                                 losses: cs.losses, work: cs.work, doubles: cs.doubles)
                                 layout.store(row, count: count, grad: batch.grad, cs)
-                                recordTile(row, count, cs.losses)
+                                recordTile(row, count, cs.losses, into: &total)
                                 row += count
                                 continue
                             }
@@ -168,7 +170,7 @@ public enum LossEngine {
                                 let zk = z + k * classes, gk = g.map { $0 + k * classes }
                                 let value = sample(zk, gk, reduction.scale(row + k), row + k, scratch)
                                 if value == nil { zeroRow(gk, classes) }
-                                record(row + k, value ?? 0)
+                                record(row + k, value ?? 0, into: &total)
                             }
                             rows.scatterTile(row, count: tile, from: g)
                             row += tile
@@ -179,7 +181,7 @@ public enum LossEngine {
                         let value = sample(z, g, reduction.scale(row), row, scratch)
                         if value == nil { zeroRow(g, classes) }
                         rows.scatter(row, from: g)
-                        record(row, value ?? 0)
+                        record(row, value ?? 0, into: &total)
                         row += 1
                     }
                 }

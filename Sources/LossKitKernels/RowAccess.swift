@@ -30,7 +30,7 @@ struct RowAccess<T: KernelFloat> {
     /// is needed when they are contiguous).
     @inline(__always) func withScratch<R>(_ body: (UnsafeMutablePointer<T>) -> R) -> R {
         let count = isContiguous ? 1 : 2 * classes * tileRows + extraScratch
-        return withUnsafeTemporaryAllocation(of: T.self, capacity: count) { body($0.baseAddress!) }
+        return ScratchArena.with(of: T.self, capacity: count) { body($0.baseAddress!) }
     }
 
     /// The logits of `row` as a contiguous pointer.

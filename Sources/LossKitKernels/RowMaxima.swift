@@ -34,7 +34,7 @@ enum RowMaxima {
     static func withBuffer<L: SoftmaxTargetLoss, T: KernelFloat, R>(_ loss: L, _ batch: Batch<T>,
                                                                    _ body: (Buffer<T>) throws(LossError) -> R) throws(LossError) -> R {
         let result = loss.withBias { (bias: UnsafePointer<T>?) -> Result<R, LossError> in
-            withUnsafeTemporaryAllocation(of: T.self, capacity: batch.samples) { buffer in
+            ScratchArena.with(of: T.self, capacity: batch.samples) { buffer in
                 Result { () throws(LossError) -> R in try body(Buffer(maxima: buffer.baseAddress!, bias: bias)) }
             }
         }

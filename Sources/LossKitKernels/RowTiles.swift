@@ -99,9 +99,9 @@ enum RowTiles {
     @inline(__always)
     static func withScratch<T: KernelFloat, R>(_: T.Type, _ body: (Scratch<T>) -> R) -> R {
         let n = tileRows
-        return withUnsafeTemporaryAllocation(of: Int.self, capacity: n) { targets in
-            withUnsafeTemporaryAllocation(of: T.self, capacity: 2 * n) { values in
-                withUnsafeTemporaryAllocation(of: Double.self, capacity: 8 * n) { doubles in
+        return ScratchArena.with(of: Int.self, capacity: n) { targets in
+            ScratchArena.with(of: T.self, capacity: 2 * n) { values in
+                ScratchArena.with(of: Double.self, capacity: 8 * n) { doubles in
                     let v = values.baseAddress!, d = doubles.baseAddress!
                     return body(Scratch(targets: targets.baseAddress!, scales: v, rowMax: v + n, sums: d,
                                         targetLogits: d + n, logSums: d + 2 * n, transformed: d + 3 * n,

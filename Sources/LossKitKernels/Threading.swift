@@ -53,7 +53,7 @@ public enum Threading {
     /// Σ of `body(chunk)` over the chunks, each run as `forEachChunk` runs it and the results added
     /// in chunk order: the fixed-order sum that keeps a call's result independent of the thread count.
     static func sumOverChunks(_ chunks: Int, parallel: Bool = true, _ body: (Int) -> Double) -> Double {
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: max(1, chunks)) { partials in
+        ScratchArena.with(of: Double.self, capacity: max(1, chunks)) { partials in
             forEachChunk(chunks, parallel: parallel) { chunk in partials[chunk] = body(chunk) }
             var total: Double = 0
             for chunk in 0..<chunks { total += partials[chunk] }

@@ -36,8 +36,8 @@ enum WideRows {
         let rows = batch.samples, classes = batch.classes
         let perRow = (classes + segment - 1) / segment
         let threads = loss.isThreadSafe ? Threading.available : 1
-        withUnsafeTemporaryAllocation(of: Int.self, capacity: rows) { targetBuffer in
-            withUnsafeTemporaryAllocation(of: Double.self, capacity: rows) { lossBuffer in
+        ScratchArena.with(of: Int.self, capacity: rows) { targetBuffer in
+            ScratchArena.with(of: Double.self, capacity: rows) { lossBuffer in
                 let targets = targetBuffer.baseAddress!, losses = lossBuffer.baseAddress!
                 batch.classIndices(from: 0, count: rows, into: targets)
                 loss.withBias { (bias: UnsafePointer<T>?) in
@@ -87,8 +87,8 @@ enum WideRows {
     @inline(__always)
     static func withScratch<T: KernelFloat, R>(_: T.Type, rows: Int, perRow: Int, _ body: (Scratch<T>) -> R) -> R {
         let segments = rows * perRow
-        return withUnsafeTemporaryAllocation(of: T.self, capacity: segments + rows) { values in
-            withUnsafeTemporaryAllocation(of: Double.self, capacity: segments + 3 * rows) { doubles in
+        return ScratchArena.with(of: T.self, capacity: segments + rows) { values in
+            ScratchArena.with(of: Double.self, capacity: segments + 3 * rows) { doubles in
                 let v = values.baseAddress!, d = doubles.baseAddress!
                 return body(Scratch(segmentMax: v, segmentSum: d, rowMax: v + segments, rowFactor: d + segments,
                                     targetEntry: d + segments + rows, targetLogit: d + segments + 2 * rows))

@@ -25,10 +25,15 @@ done
 gcc $cflags "$here/test_plugin_host.c" -o "$out/test_plugin_host" $link
 # shellcheck disable=SC2086
 gcc $cflags "$here/test_ffi_abi.c" -o "$out/test_ffi_abi" $link -lffi -ldl
+# shellcheck disable=SC2086
+gcc $cflags "$here/test_no_allocation.c" -o "$out/test_no_allocation" $link
 
 status=0
 echo "== test_plugin_host"
 "$out/test_plugin_host" "$out" || status=1
+
+echo "== test_no_allocation"
+"$out/test_no_allocation" || status=1
 
 echo "== test_ffi_abi"
 # The signature table must name every function the library exports, and nothing else.
