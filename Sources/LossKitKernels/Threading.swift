@@ -24,7 +24,7 @@ public enum Threading {
         return configured == 0 ? cpuCount : configured
     }
 
-    /// Most chunks a call splits into (bounds the stack space of per-chunk partial sums).
+    /// Most chunks a call splits into (bounds the space of per-chunk partial sums).
     static let maxChunks = 1024
     /// Elements of work per chunk that make a thread hand-off worth it.
     static let elementsPerChunk = 1 << 15
