@@ -55,7 +55,7 @@ run_group "swift-vector-math" swift_tests -c release -Xswiftc -enable-testing --
 # LeakSanitizer is off here: at exit it reports XCTest's own allocations; leaks of the library are
 # checked by valgrind (zero bytes definitely or indirectly lost) and by the fuzzers' LeakSanitizer.
 ASAN_OPTIONS=detect_leaks=0 run_group "swift-asan" swift_tests --sanitize=address --scratch-path .build-asan \
-    --filter "BadInputTests|ABIBasicsTests|LossEdgeCaseTests"
+    --filter "BadInputTests|ABIBasicsTests|LossEdgeCaseTests|ScratchArenaTests"
 run_group "swift-tsan" swift_tests --sanitize=thread --scratch-path .build-tsan \
     --filter "ABIBasicsTests|testThreadCountDoesNotChangeResults"
 run_group "python" python3 -m pytest -q bindings/python/tests --ignore=bindings/python/tests/torch

@@ -1,3 +1,4 @@
+import CLossKitCPU
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,7 +13,8 @@ import Glibc
 /// of address space, of which only the pages used become memory. A buffer that does not fit above
 /// the ones in use comes from the heap that once; when the last buffer of that call is given back,
 /// the block grows to the most the nest has needed, so the next call of that shape fits. The block is
-/// freed when the thread exits.
+/// freed when the thread exits. Under AddressSanitizer every buffer comes from the heap instead, so
+/// that a kernel writing past its buffer is caught rather than landing in the next one.
 final class ScratchArena {
     private var base: UnsafeMutableRawPointer?
     private var capacity = 0
@@ -27,6 +29,8 @@ final class ScratchArena {
     /// The smallest block: the built-in losses' nests of buffers fit (a RowMaxima buffer of 256 KB at
     /// most, tiles' buffers of tens of KB), so a thread's first call is its last to allocate.
     private static let minimumBlock = 1 << 20
+
+    private static let heapOnly = losskit_address_sanitizer() != 0
 
     private static let key: pthread_key_t = {
         var key = pthread_key_t()
@@ -51,8 +55,9 @@ final class ScratchArena {
     /// returns.
     static func with<T, R, E: Error>(of _: T.Type, capacity count: Int,
                                      _ body: (UnsafeMutableBufferPointer<T>) throws(E) -> R) throws(E) -> R {
-        let arena = current
         let bytes = (Swift.max(1, count) * MemoryLayout<T>.stride + alignment - 1) / alignment * alignment
+        if heapOnly { return try onHeap(bytes, count, body) }
+        let arena = current
         arena.highWater = Swift.max(arena.highWater, arena.inUse + bytes)
         if arena.inUse == 0 && arena.capacity < arena.highWater { arena.grow() }
         let start = arena.top
@@ -61,15 +66,19 @@ final class ScratchArena {
             arena.inUse -= bytes
             if arena.inUse == 0 && arena.capacity < arena.highWater { arena.grow() }
         }
-        guard start + bytes <= arena.capacity else {
-            let heap = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: alignment)
-            defer { heap.deallocate() }
-            return try body(UnsafeMutableBufferPointer(start: heap.bindMemory(to: T.self, capacity: count), count: count))
-        }
+        guard start + bytes <= arena.capacity else { return try onHeap(bytes, count, body) }
         arena.top = start + bytes
         defer { arena.top = start }
         let values = (arena.base! + start).bindMemory(to: T.self, capacity: count)
         return try body(UnsafeMutableBufferPointer(start: values, count: count))
+    }
+
+    /// `body` with a buffer of its own on the heap.
+    private static func onHeap<T, R, E: Error>(_ bytes: Int, _ count: Int,
+                                               _ body: (UnsafeMutableBufferPointer<T>) throws(E) -> R) throws(E) -> R {
+        let heap = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: alignment)
+        defer { heap.deallocate() }
+        return try body(UnsafeMutableBufferPointer(start: heap.bindMemory(to: T.self, capacity: count), count: count))
     }
 
     /// A new block for the most the thread has needed (whole pages, 1 MB at least); only while
