@@ -1,5 +1,6 @@
 /* CPUID and XGETBV: an instruction set counts only when the CPU has it *and* the OS saves its
- * registers on a context switch (XCR0), else using it faults. */
+ * registers on a context switch (XCR0), else using it faults. And whether this build runs under
+ * AddressSanitizer, which only C can ask. */
 #include "cpu_features.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -28,3 +29,20 @@ int losskit_cpu_simd_level(void) {
 #else
 int losskit_cpu_simd_level(void) { return 0; }
 #endif
+
+
+/* In this compile unit rather than one of its own: a separate C file for it made valgrind 3.19's
+ * DWARF reader give up on the whole library ("Possibly corrupted debuginfo file"). */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LOSSKIT_ASAN 1
+#endif
+#endif
+
+int losskit_address_sanitizer(void) {
+#ifdef LOSSKIT_ASAN
+    return 1;
+#else
+    return 0;
+#endif
+}
