@@ -37,6 +37,16 @@ final class RowMaximaTests: XCTestCase {
         }
     }
 
+    /// More rows than 65536 (past the first cap of the maxima, in the tiles), both float types.
+    func testATallBatchGivesThePropagatePolicysBits() {
+        var rng = SeededRandom(seed: 9_103)
+        for floatKind in FloatKind.allCases {
+            let spec = makeSpec(&rng, .crossEntropy(), shape: [70_000, 33], reduction: LK_REDUCTION_NONE,
+                                SpecOptions(floatKind: floatKind, ignoredFraction: 0.1))
+            assertSameBits(spec, .crossEntropy())
+        }
+    }
+
     /// A batch of several check blocks and chunks, on 1, 2 and 3 threads.
     func testCheckedMaximaDoNotDependOnTheThreadCount() {
         defer { XCTAssertEqual(lk_set_num_threads(0), LK_OK) }
