@@ -72,8 +72,8 @@ public struct LogitNorm: ClassIndexLoss {
     }
 
     /// Whether a sample's gradient coefficients, s·c/Σe for p and s·radial = s·c²τ/r·(z·g) for z
-    /// (`radial` as the caller computed it), are below T's normal range (then rounding them to T, as the vector loops take them, loses them) while the
-    /// terms they scale are not: logits so large that c ≈ 1/(τ·r) is tiny (float32 from about 1e19,
+    /// (`radial` as the caller computed it), are below T's normal range (then rounding them to T, as
+    /// the vector loops take them, loses them) while the terms they scale are not: logits so large that c ≈ 1/(τ·r) is tiny (float32 from about 1e19,
     /// float64 from about 1e100, where c² underflows even in Double). `wideSample` serves those.
     @inline(__always)
     func needsWideArithmetic<T: KernelFloat>(_: T.Type, scale s: Double, sum: Double, factor c: Double, norm r: Double,

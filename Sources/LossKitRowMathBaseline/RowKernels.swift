@@ -17,10 +17,10 @@ public enum RowKernels: RowMath {
     #endif
 
     public static func max(_ z: UnsafePointer<Float>, bias: UnsafePointer<Float>?, _ n: Int) -> Float {
-        if let bias { rowMax(z, bias, n) } else { rowMax(z, n) }
+        if let bias { rowMax(z, ClassBias(values: bias), n) } else { rowMax(z, NoBias(), n) }
     }
     public static func max(_ z: UnsafePointer<Double>, bias: UnsafePointer<Double>?, _ n: Int) -> Double {
-        if let bias { rowMax(z, bias, n) } else { rowMax(z, n) }
+        if let bias { rowMax(z, ClassBias(values: bias), n) } else { rowMax(z, NoBias(), n) }
     }
 
     public static func sumExp(_ z: UnsafePointer<Float>, bias: UnsafePointer<Float>?, _ n: Int, shift: Float,
@@ -95,10 +95,12 @@ public enum RowKernels: RowMath {
     public static func allBelowInfinity(_ z: UnsafePointer<Float>, _ n: Int) -> Bool { rowAllBelowInfinity(z, n) }
     public static func allBelowInfinity(_ z: UnsafePointer<Double>, _ n: Int) -> Bool { rowAllBelowInfinity(z, n) }
     public static func maxBelowInfinity(_ z: UnsafePointer<Float>, bias: UnsafePointer<Float>?, _ n: Int) -> Float {
-        if let bias { rowMaxBelowInfinity(z, ClassBias(values: bias), n) } else { rowMaxBelowInfinity(z, NoBias(), n) }
+        if let bias { rowMax(z, ClassBias(values: bias), n, flaggingNonFinite: true) }
+        else { rowMax(z, NoBias(), n, flaggingNonFinite: true) }
     }
     public static func maxBelowInfinity(_ z: UnsafePointer<Double>, bias: UnsafePointer<Double>?, _ n: Int) -> Double {
-        if let bias { rowMaxBelowInfinity(z, ClassBias(values: bias), n) } else { rowMaxBelowInfinity(z, NoBias(), n) }
+        if let bias { rowMax(z, ClassBias(values: bias), n, flaggingNonFinite: true) }
+        else { rowMax(z, NoBias(), n, flaggingNonFinite: true) }
     }
 
     public static func columnSoftmax(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
@@ -251,31 +253,15 @@ public enum RowKernels: RowMath {
 
 // The loops, written once over T (Float, Double) and specialised by the wrappers above.
 extension RowKernels {
-    /// Two running maxima, so that consecutive vectors do not wait on each other's compare.
+    /// max_j (z_j + b_j) with two running maxima, so that consecutive vectors do not wait on each
+    /// other's compare (one made the compare chain the bottleneck: logit_adjusted at 32×128000 ran at
+    /// half cross_entropy's speed). A NaN never replaces the max. With `flaggingNonFinite` it is also
+    /// nan_policy "error"'s check of the row (`RowMaxima`): NaN instead when a z_j is NaN or +inf,
+    /// from a lane flag beside the same maxima, so the max is the one the kernels' own pass finds.
+    /// Without it, the flags are dead code once inlined.
     @inline(__always)
-    static func rowMax<T: VectorFloat>(_ z: UnsafePointer<T>, _ n: Int) -> T {
-        typealias V = T.Vector
-        let width = V.scalarCount
-        var even = V(repeating: -.infinity), odd = even
-        var j = 0
-        while j + 2 * width <= n {
-            let a = V.load(z, j), b = V.load(z, j + width)
-            even = even.replacing(with: a, where: a .> even)  // a NaN never replaces the max
-            odd = odd.replacing(with: b, where: b .> odd)
-            j += 2 * width
-        }
-        V.sweep(n - j) { k, lanes in
-            let x = V.load(z, j + k, lanes: lanes, fill: -.infinity)
-            even = even.replacing(with: x, where: x .> even)
-        }
-        return even.replacing(with: odd, where: odd .> even).largestLane
-    }
-
-    /// `rowMax` of z + b, or NaN when a z_j is NaN or +inf: the same two running maxima of the same
-    /// sums (so the same value), and a lane flag for the z_j that are not < +inf.
-    @inline(__always)
-    static func rowMaxBelowInfinity<T: VectorFloat, B: BiasLanes>(_ z: UnsafePointer<T>, _ bias: B, _ n: Int) -> T
-    where B.Scalar == T {
+    static func rowMax<T: VectorFloat, B: BiasLanes>(_ z: UnsafePointer<T>, _ bias: B, _ n: Int,
+                                                     flaggingNonFinite flagging: Bool = false) -> T where B.Scalar == T {
         typealias V = T.Vector
         let width = V.scalarCount, infinity = V(repeating: .infinity), zero = V(repeating: 0), one = V(repeating: 1)
         var even = V(repeating: -.infinity), odd = even
@@ -286,37 +272,19 @@ extension RowKernels {
             let a = bias.add(to: za, j, lanes: width), b = bias.add(to: zb, j + width, lanes: width)
             even = even.replacing(with: a, where: a .> even)
             odd = odd.replacing(with: b, where: b .> odd)
-            badEven = one.replacing(with: badEven, where: za .< infinity)
-            badOdd = one.replacing(with: badOdd, where: zb .< infinity)
+            if flagging {
+                badEven = one.replacing(with: badEven, where: za .< infinity)
+                badOdd = one.replacing(with: badOdd, where: zb .< infinity)
+            }
             j += 2 * width
         }
         V.sweep(n - j) { k, lanes in
             let zx = V.load(z, j + k, lanes: lanes, fill: -.infinity), x = bias.add(to: zx, j + k, lanes: lanes)
             even = even.replacing(with: x, where: x .> even)
-            badEven = one.replacing(with: badEven, where: zx .< infinity)
+            if flagging { badEven = one.replacing(with: badEven, where: zx .< infinity) }
         }
-        return (badEven + badOdd).laneSum == 0 ? even.replacing(with: odd, where: odd .> even).largestLane : .nan
-    }
-
-    /// max_j (z_j + b_j) (logit_adjusted), with two running maxima as `rowMax` (one made the compare
-    /// chain the bottleneck: logit_adjusted at 32×128000 ran at half cross_entropy's speed).
-    @inline(__always)
-    static func rowMax<T: VectorFloat>(_ z: UnsafePointer<T>, _ bias: UnsafePointer<T>, _ n: Int) -> T {
-        typealias V = T.Vector
-        let width = V.scalarCount
-        var even = V(repeating: -.infinity), odd = even
-        var j = 0
-        while j + 2 * width <= n {
-            let a = V.load(z, j) + V.load(bias, j), b = V.load(z, j + width) + V.load(bias, j + width)
-            even = even.replacing(with: a, where: a .> even)  // a NaN never replaces the max
-            odd = odd.replacing(with: b, where: b .> odd)
-            j += 2 * width
-        }
-        V.sweep(n - j) { k, lanes in
-            let x = V.load(z, j + k, lanes: lanes, fill: -.infinity) + V.load(bias, j + k, lanes: lanes, fill: 0)
-            even = even.replacing(with: x, where: x .> even)
-        }
-        return even.replacing(with: odd, where: odd .> even).largestLane
+        let max = even.replacing(with: odd, where: odd .> even).largestLane
+        return flagging && (badEven + badOdd).laneSum != 0 ? .nan : max
     }
 
     // Σ_j e_j with e_j = exp(z_j + b_j - shift); out_j = e_j when asked. Lanes past the row's end
