@@ -75,15 +75,28 @@ enum BatchValidation {
     static func checkIndices<T: KernelFloat, I: FixedWidthInteger>(_ batch: Batch<T>,
                                                                     _ target: UnsafePointer<I>) throws(LossError) -> Double {
         let classes = Int64(batch.classes), ignore = batch.ignoreIndex
+        func outOfRange(_ i: Int) -> LossError {
+            LossError(.targetOutOfRange, "target[\(i)] is \(target[i]); expected a class index in [0, \(classes)) "
+                                         + "or ignore_index (\(ignore))")
+        }
+        guard let weight = batch.weight else {
+            // Σ 1 over the samples not ignored, counted as an integer: the same value as the Double
+            // sum (exact below 2^53), without a chain of dependent adds (4% of cross_entropy's time
+            // at 8×21×128×128).
+            var counted = 0
+            for i in 0..<batch.samples {
+                let y = Int64(target[i])
+                guard y == ignore || UInt64(bitPattern: y) < UInt64(classes) else { throw outOfRange(i) }
+                counted &+= y == ignore ? 0 : 1
+            }
+            return Double(counted)
+        }
         var denominator: Double = 0
         for i in 0..<batch.samples {
             let y = Int64(target[i])
             if y == ignore { continue }
-            guard y >= 0 && y < classes else {
-                throw LossError(.targetOutOfRange,
-                                "target[\(i)] is \(y); expected a class index in [0, \(classes)) or ignore_index (\(ignore))")
-            }
-            denominator += batch.weight.map { Double($0[Int(y)]) } ?? 1
+            guard y >= 0 && y < classes else { throw outOfRange(i) }
+            denominator += Double(weight[Int(y)])
         }
         return denominator
     }
