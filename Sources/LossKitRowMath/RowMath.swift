@@ -141,7 +141,7 @@ public protocol RowMath: SendableMetatype {
     /// has target targets[k] (-1: ignored), weight weights[k] (its target's class weight, 0 when
     /// ignored) and gradient scale scales[k]; writes L_k = w_k·(lse_k - z_{y_k} + λ·lse_k²) to losses[k]
     /// and, when g is not nil, g = s_k·w_k·((1 + 2λ·lse_k)·p - onehot(y_k)). w_k = 0 gives L = 0, g = 0;
-    /// a sample whose classes are all -inf gives L = w·inf and g = 0. g may be z. scratch: 5·P values.
+    /// a sample whose classes are all -inf gives L = w·inf and g = 0. g may be z. scratch: 7·P values.
     static func columnCrossEntropy(_ z: UnsafePointer<Float>, stride: Int, classes: Int, samples: Int,
                                    targets: UnsafePointer<Int>, weights: UnsafePointer<Float>, scales: UnsafePointer<Float>,
                                    zLoss: Float, into g: UnsafeMutablePointer<Float>?, losses: UnsafeMutablePointer<Double>,

@@ -212,6 +212,19 @@ protocol VectorFloat: BinaryFloatingPoint {
     /// Σ of the squares `addSquares` accumulated: +inf after an overflow, or NaN (then see
     /// `RowKernels.nonFiniteSquares`).
     static func total(ofSquares sums: WideLanes) -> Double
+    /// A softmax target's gradient entry s·w·(ρ·e/Σ - 1) of each lane (e = exp(z_y - m), ρ the
+    /// probability scale), every step in Double and rounded once to the type: it cancels as p_y → 1.
+    /// The steps of the scalar `T(Double(s) * Double(w) * (Double(ρ) * (Double(e) / Double(Σ)) - 1))`,
+    /// so the same bits.
+    static func targetGradient(exp e: Vector, sum: Vector, scale s: Vector, weight w: Vector,
+                               probabilityScale rho: Vector) -> Vector
+}
+
+/// `VectorFloat.targetGradient` on Double lanes.
+@inline(__always)
+private func targetGradientLanes(_ e: SIMD8<Double>, _ sum: SIMD8<Double>, _ s: SIMD8<Double>, _ w: SIMD8<Double>,
+                                 _ rho: SIMD8<Double>) -> SIMD8<Double> {
+    s * w * (rho * (e / sum) - SIMD8<Double>(repeating: 1))
 }
 
 /// Running sums of one vector's lanes in Double: 16 lanes for Float (two vectors), 8 for Double.
@@ -252,6 +265,13 @@ extension Float: VectorFloat {
         WideLanes(low: a.low + b.low, high: a.high + b.high)
     }
     @inline(__always) static func total(ofSquares sums: WideLanes) -> Double { sums.laneSum }
+    @inline(__always) static func targetGradient(exp e: SIMD16<Float>, sum: SIMD16<Float>, scale s: SIMD16<Float>,
+                                                 weight w: SIMD16<Float>, probabilityScale rho: SIMD16<Float>) -> SIMD16<Float> {
+        narrowed(targetGradientLanes(widened(e, from: 0), widened(sum, from: 0), widened(s, from: 0), widened(w, from: 0),
+                                     widened(rho, from: 0)),
+                 targetGradientLanes(widened(e, from: 8), widened(sum, from: 8), widened(s, from: 8), widened(w, from: 8),
+                                     widened(rho, from: 8)))
+    }
 
     /// Lanes first..<first + 8 of x in Double: one vcvtps2pd. A loop of this module's own, not the
     /// standard library's `SIMD8<Double>(_: SIMD8<Float>)`: a specialisation of that is one symbol
@@ -262,6 +282,16 @@ extension Float: VectorFloat {
         var wide = SIMD8<Double>()
         for lane in 0..<8 { wide[lane] = Double(x[first + lane]) }
         return wide
+    }
+
+    /// Two vectors of Double rounded to one of Float (low lanes first), for the reason of `widened`.
+    @inline(__always) private static func narrowed(_ low: SIMD8<Double>, _ high: SIMD8<Double>) -> SIMD16<Float> {
+        var x = SIMD16<Float>()
+        for lane in 0..<8 {
+            x[lane] = Float(low[lane])
+            x[8 + lane] = Float(high[lane])
+        }
+        return x
     }
 }
 
@@ -292,6 +322,10 @@ extension Double: VectorFloat {
         // A first overflow to +inf makes a compensation inf - inf = NaN: the sum is then +inf itself.
         let total = sums.low.laneSum
         return total.isFinite ? total - sums.high.laneSum : total
+    }
+    @inline(__always) static func targetGradient(exp e: SIMD8<Double>, sum: SIMD8<Double>, scale s: SIMD8<Double>,
+                                                 weight w: SIMD8<Double>, probabilityScale rho: SIMD8<Double>) -> SIMD8<Double> {
+        targetGradientLanes(e, sum, s, w, rho)
     }
     @inline(__always) static func log(_ x: SIMD8<Double>) -> SIMD8<Double> {
         var y = x

@@ -818,7 +818,9 @@ extension RowKernels {
     // rule is scalar; this is the loss that has to be fast):
     //   lse_k = m_k + log Σ_j exp(z_jk - m_k),   L_k = w_k·(lse_k - z_{y_k,k} + λ·lse_k²)
     //   g_jk = s_k·w_k·((1 + 2λ·lse_k)·e_jk/Σ_j e_jk - [j = y_k])
-    // Read 1: the max; read 2: e = exp(z - m) left in g; then g scaled in place and g_{y_k,k} fixed up.
+    // Read 1: the max, z_y caught as its class goes by; read 2: e = exp(z - m) left in g; then per
+    // sample (W at a time) the loss, the factor of g and the target's entry; last, g scaled in place,
+    // the target's entry put in as its class goes by. No step gathers or scatters a sample's target.
     // A sample whose classes are all -inf: L = w·inf, g = 0. w = 0 (ignored, or a zero class weight):
     // L = 0, g = 0 (also when the sample's logits hold a NaN).
     @inline(__always)
@@ -826,65 +828,119 @@ extension RowKernels {
                                                         targets: UnsafePointer<Int>, weights: UnsafePointer<T>,
                                                         scales: UnsafePointer<T>, zLoss: T, into g: UnsafeMutablePointer<T>?,
                                                         losses: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<T>) {
-        let targetLogit = scratch, largest = scratch + samples, total = largest + samples, shifts = total + samples
-        let pScale = shifts + samples
-        columnExpSum(z, stride: stride, classes: classes, samples: samples, bias: nil, storingInto: g, outStride: stride,
-                     max: largest, sum: total, shifts: shifts) {
-            // z_y, once the max pass has brought the block into cache and before g (maybe z) is written.
-            for k in 0..<samples { targetLogit[k] = targets[k] >= 0 ? z[targets[k] * stride + k] : 0 }
+        typealias V = T.Vector
+        let targetClass = scratch, targetLogit = targetClass + samples, largest = targetLogit + samples
+        let total = largest + samples, shifts = total + samples, factor = shifts + samples, targetEntry = factor + samples
+        for k in 0..<samples { targetClass[k] = T(targets[k]) }  // -1 (ignored) matches no class
+        let negativeInfinity = V(repeating: -.infinity), zero = V(repeating: 0)
+        for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
+            negativeInfinity.store(largest, v)
+            zero.store(targetLogit, v)
         }
-        columnCrossEntropyTerms(samples: samples, zLoss: zLoss, max: largest, sum: total, weights: weights, scales: scales,
-                                targetLogit: targetLogit, pScale: pScale, loss: shifts)
-        for k in 0..<samples { losses[k] = Double(shifts[k]) }
+        let ahead = prefetchDistance(stride: stride, samples: samples)
+        for j in 0..<classes {
+            columnClassMaxCatchingTarget(z + j * stride, T(j), samples: samples, ahead: ahead, targetClass: targetClass,
+                                         max: largest, targetLogit: targetLogit)
+        }
+        for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
+            let m = V.load(largest, v)
+            m.replacing(with: zero, where: m .== negativeInfinity).store(shifts, v)  // 0 for an all -inf sample
+            zero.store(total, v)
+        }
+        for j in 0..<classes {
+            columnClassExp(z + j * stride, bias: 0, samples: samples, shifts: shifts, sum: total,
+                           storingInto: g == nil ? nil : g! + j * stride)
+        }
+        let loss = shifts  // each vector of shifts is read before its loss is written over it
+        let zeroedNaN = columnCrossEntropyTerms(samples: samples, zLoss: zLoss, max: largest, shifts: shifts, sum: total,
+                                                weights: weights, scales: scales, targetLogit: targetLogit, factor: factor,
+                                                targetEntry: targetEntry, loss: loss)
+        for k in 0..<samples { losses[k] = Double(loss[k]) }
         guard let g else { return }
-        let targetExp = shifts  // exp(z_y - m), read before the scaling
-        for k in 0..<samples where targets[k] >= 0 { targetExp[k] = g[targets[k] * stride + k] }
-        columnScaleBlock(g, stride: stride, classes: classes, samples: samples, by: targetLogit)
-        // The target's entry, sample by sample and in Double: s·w·(pScale·p_y - 1) cancels when p_y → 1.
-        // A zero-weight sample's column is 0, even from a NaN.
-        for k in 0..<samples {
-            if weights[k] == 0 {
-                if total[k].isNaN { for j in 0..<classes { g[j * stride + k] = 0 } }
-            } else if largest[k] == 0 {
-                let py = Double(targetExp[k]) / Double(total[k])
-                g[targets[k] * stride + k] = T(Double(scales[k]) * Double(weights[k]) * (Double(pScale[k]) * py - 1))
-            }
+        for j in 0..<classes {
+            columnClassScaleSettingTarget(g + j * stride, T(j), samples: samples, factor: factor, targetClass: targetClass,
+                                          targetEntry: targetEntry)
+        }
+        guard zeroedNaN else { return }
+        for k in 0..<samples where weights[k] == 0 && total[k].isNaN {
+            for j in 0..<classes { g[j * stride + k] = 0 }
+        }
+    }
+
+    /// One class of the cross-entropy's first read, out of line as `columnClassExp`: the running max
+    /// of z + 0 (as `columnExpSum` takes it), and z itself kept in `targetLogit` for the samples whose
+    /// target is this class.
+    @inline(never)
+    static func columnClassMaxCatchingTarget<T: VectorFloat>(_ row: UnsafePointer<T>, _ j: T, samples: Int, ahead: Int,
+                                                             targetClass: UnsafePointer<T>, max: UnsafeMutablePointer<T>,
+                                                             targetLogit: UnsafeMutablePointer<T>) {
+        typealias V = T.Vector
+        let cls = V(repeating: j), zero = V(repeating: 0)
+        for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
+            losskit_prefetch_to_l2(row + ahead + v)
+            let z = V.load(row, v), x = z + zero, m = V.load(UnsafePointer(max), v)
+            m.replacing(with: x, where: x .> m).store(max, v)
+            V.load(UnsafePointer(targetLogit), v).replacing(with: z, where: V.load(targetClass, v) .== cls).store(targetLogit, v)
+        }
+    }
+
+    /// One class of the cross-entropy's last pass, out of line as `columnClassExp`: g = e·factor, or
+    /// the target's entry for the samples whose target is this class.
+    @inline(never)
+    static func columnClassScaleSettingTarget<T: VectorFloat>(_ g: UnsafeMutablePointer<T>, _ j: T, samples: Int,
+                                                              factor: UnsafePointer<T>, targetClass: UnsafePointer<T>,
+                                                              targetEntry: UnsafePointer<T>) {
+        typealias V = T.Vector
+        let cls = V(repeating: j)
+        for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
+            (V.load(UnsafePointer(g), v) * V.load(factor, v))
+                .replacing(with: V.load(targetEntry, v), where: V.load(targetClass, v) .== cls).store(g, v)
         }
     }
 }
 
 extension RowKernels {
-    /// `columnCrossEntropyBlock`'s per-sample terms, W samples a vector: the loss (into `loss`), the
-    /// probability scale 1 + 2λ·lse (into `pScale`) and the factor of g (into `targetLogit`, no longer
-    /// needed); `max` becomes 1 where the sample is masked (every class -inf; a NaN makes the sum NaN
-    /// instead), else 0. Out of line: inlined into the column kernel, LLVM split these vectors (the log
-    /// among them) into 128-bit pieces in the AVX-512 build, as `columnClassExp`'s.
+    /// `columnCrossEntropyBlock`'s per-sample terms, W samples a vector: the loss (into `loss`, which
+    /// may be `shifts`), the factor s·w·(1 + 2λ·lse)/Σ of g (into `factor`) and the target's entry of g
+    /// (into `targetEntry`). The entry is s·w·((1 + 2λ·lse)·e_y/Σ - 1) in Double lanes (it cancels as
+    /// p_y → 1), with e_y = exp(z_y - shift) recomputed as the exp pass formed it; where the sample is
+    /// masked (every class -inf) or has no weight it is e_y·factor, what the scaling gives. Returns
+    /// whether a sample of weight 0 has a NaN sum (its column is then zeroed). Out of line: inlined
+    /// into the column kernel, LLVM split these vectors (the log among them) into 128-bit pieces in
+    /// the AVX-512 build, as `columnClassExp`'s.
     @inline(never)
-    static func columnCrossEntropyTerms<T: VectorFloat>(samples: Int, zLoss: T, max largest: UnsafeMutablePointer<T>,
-                                                        sum total: UnsafePointer<T>, weights: UnsafePointer<T>,
-                                                        scales: UnsafePointer<T>, targetLogit: UnsafeMutablePointer<T>,
-                                                        pScale: UnsafeMutablePointer<T>, loss lossOut: UnsafeMutablePointer<T>) {
+    static func columnCrossEntropyTerms<T: VectorFloat>(samples: Int, zLoss: T, max largest: UnsafePointer<T>,
+                                                        shifts: UnsafePointer<T>, sum total: UnsafePointer<T>,
+                                                        weights: UnsafePointer<T>, scales: UnsafePointer<T>,
+                                                        targetLogit: UnsafePointer<T>, factor factorOut: UnsafeMutablePointer<T>,
+                                                        targetEntry: UnsafeMutablePointer<T>,
+                                                        loss lossOut: UnsafeMutablePointer<T>) -> Bool {
         typealias V = T.Vector
         let zero = V(repeating: 0), one = V(repeating: 1), two = V(repeating: 2), infinity = V(repeating: .infinity)
         let lambda = V(repeating: zLoss)
+        var zeroedNaN = zero  // 1 in a lane that has seen a sample of weight 0 with a NaN sum
         for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
-            let m = V.load(UnsafePointer(largest), v), sum = V.load(total, v), w = V.load(weights, v), s = V.load(scales, v)
+            let m = V.load(largest, v), sum = V.load(total, v), w = V.load(weights, v), s = V.load(scales, v)
+            let zy = V.load(targetLogit, v), shift = V.load(shifts, v)
             let logSum = T.log(sum), lse = m + logSum
             let masked = zero.replacing(with: one, where: m .== zero - infinity).replacing(with: zero, where: sum .!= sum)
             let isMasked = masked .> zero, unweighted = w .== zero
             // lse - z_y as (m - z_y) + log Σ: no cancellation when the target dominates (small losses).
-            let nll = (m - V.load(UnsafePointer(targetLogit), v)) + logSum
+            let nll = (m - zy) + logSum
             let loss = (w * (nll + lambda * lse * lse))
                 .blended(with: w * infinity, where: isMasked)
                 .blended(with: zero, where: unweighted)
             let probabilityScale = (lambda * lse).multiplied(by: two, adding: one)
             let factor = (s * w * probabilityScale / sum)
                 .blended(with: zero, where: isMasked).blended(with: zero, where: unweighted)
-            probabilityScale.store(pScale, v)
+            let targetExp = T.expShifted(zy + zero - shift)
+            T.targetGradient(exp: targetExp, sum: sum, scale: s, weight: w, probabilityScale: probabilityScale)
+                .blended(with: targetExp * factor, where: V.either(isMasked, unweighted)).store(targetEntry, v)
+            zeroedNaN = one.replacing(with: zeroedNaN, where: V.either(sum .== sum, w .!= zero))
             loss.store(lossOut, v)
-            factor.store(targetLogit, v)
-            masked.store(largest, v)
+            factor.store(factorOut, v)
         }
+        return zeroedNaN.laneSum != 0
     }
 }
 
