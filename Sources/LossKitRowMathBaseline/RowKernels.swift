@@ -581,6 +581,9 @@ extension RowKernels {
     static func prefetchDistance(stride: Int, samples: Int) -> Int { stride > samples ? samples : 0 }
 
     /// One class of a column block: sum_k += e_k = exp(z_k + b - shift_k), out_k = e_k when asked.
+    /// Each store first asks for the line P values on to be owned (the next tile's, prefetchw where the
+    /// CPU has it): the stores into the caller's gradient otherwise waited on a read of each line
+    /// for ownership (8×21×128×128 float32: cross_entropy 0.81× the time, focal 0.90×, expectation 0.93×).
     /// Out of line on purpose: inlined into the column kernels, LLVM split this loop's vectors into
     /// 128-bit pieces in the AVX-512 build (four times the instructions).
     @inline(never)
@@ -591,6 +594,7 @@ extension RowKernels {
         let b = V(repeating: bias)
         if let out {
             for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
+                losskit_prefetch_for_write(out + samples + v)
                 let e = T.expShifted(V.load(row, v) + b - V.load(shifts, v))
                 e.store(out, v)
                 (V.load(UnsafePointer(sum), v) + e).store(sum, v)

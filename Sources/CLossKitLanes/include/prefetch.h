@@ -9,4 +9,10 @@ static inline __attribute__((always_inline)) void losskit_prefetch_to_l2(const v
     __builtin_prefetch(address, 0, 2);
 }
 
+/** Asks for the line at `address` in the level-2 cache, to be written (prefetchw where the CPU has it:
+ * the line then arrives owned, and the store that follows does not wait on a read for ownership). */
+static inline __attribute__((always_inline)) void losskit_prefetch_for_write(const void *address) {
+    __builtin_prefetch(address, 1, 2);
+}
+
 #endif
