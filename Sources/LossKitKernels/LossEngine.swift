@@ -127,7 +127,7 @@ public enum LossEngine {
         let total = Threading.sumOverChunks(plan.chunks, parallel: parallel) { chunk in
             let range = plan.rows(of: chunk, total: samples)
             // The chunk's samples in order; returns the sum of their losses (0 for reduction none,
-            // which writes each one). Local to one call, so the running sum stays in a register.
+            // which writes each one), a column tile's by `tileSum`. Local to one call, so the running sum stays in a register.
             @inline(__always) func runRows(_ columnScratch: ColumnLayout<T>.Scratch?) -> Double {
                 // The running sum is passed in, not captured: a variable captured by these nested
                 // functions was boxed on the heap at every chunk (and lived in memory).
@@ -140,7 +140,7 @@ public enum LossEngine {
                     if reduction.isPerSample {
                         for k in 0..<count { batch.loss[row + k] = T(losses[k]) }
                     } else {
-                        for k in 0..<count { total += losses[k] }
+                        total += tileSum(losses, count)
                     }
                 }
                 rows.withScratch { scratch in
@@ -190,5 +190,21 @@ public enum LossEngine {
             return if let layout { layout.withScratch { runRows($0) } } else { runRows(nil) }
         }
         reduction.finish(total: total)
+    }
+
+    /// Σ of a column tile's losses (`count` a multiple of 4, as every column width is), in four
+    /// running sums over the samples k mod 4, joined as (s0 + s1) + (s2 + s3): a fixed order, so still
+    /// independent of the thread count, without the one chain of `count` dependent adds that the
+    /// tile's samples in turn made (4% of cross_entropy's time at 8×21×128×128).
+    @inline(__always)
+    static func tileSum(_ losses: UnsafePointer<Double>, _ count: Int) -> Double {
+        var s0: Double = 0, s1: Double = 0, s2: Double = 0, s3: Double = 0
+        for k in Swift.stride(from: 0, to: count, by: 4) {
+            s0 += losses[k]
+            s1 += losses[k + 1]
+            s2 += losses[k + 2]
+            s3 += losses[k + 3]
+        }
+        return (s0 + s1) + (s2 + s3)
     }
 }

@@ -6,8 +6,8 @@ import Glibc
 /// The process-wide thread limit and the deterministic work split used by every kernel.
 ///
 /// Work is cut into chunks whose boundaries depend only on the batch's shape, never on the
-/// number of threads; each chunk sums its own samples in order and the chunk sums are added in
-/// chunk order. Results are therefore bit-identical for any thread count.
+/// number of threads; each chunk sums its own samples in a fixed order (`LossEngine.tileSum`) and
+/// the chunk sums are added in chunk order. Results are therefore bit-identical for any thread count.
 public enum Threading {
     private static let limit = Atomic<Int>(0)
 
