@@ -276,6 +276,34 @@ final class BadInputTests: XCTestCase {
         expectRefusal(spec, LK_ERROR_TARGET_OUT_OF_RANGE, mentions: ["target"])
     }
 
+    /// The targets are checked a block of 65536 per thread: the message names the first bad target
+    /// in order, whichever block a thread reached first, and ignored samples between do not count.
+    func testFirstBadTargetOfManyBlocksIsNamed() {
+        defer { XCTAssertEqual(lk_set_num_threads(0), LK_OK) }
+        var rng = SeededRandom(seed: 11)
+        var targets = rng.indices(150_000, classes: 2)
+        targets[65_535] = -100
+        targets[140_000] = -5
+        targets[70_001] = 2
+        targets[131_072] = 7
+        let spec = BatchSpec(shape: [150_000, 2], logits: rng.logits(300_000), target: .indices(targets),
+                             reduction: LK_REDUCTION_MEAN)
+        for threads: Int32 in [1, 2, 3] {
+            XCTAssertEqual(lk_set_num_threads(threads), LK_OK)
+            expectRefusal(spec, LK_ERROR_TARGET_OUT_OF_RANGE, mentions: ["target[70001] is 2"])
+        }
+        // Fixed, the batch is valid, and the mean divides by the samples not ignored in every block.
+        targets[70_001] = 1
+        targets[140_000] = 1
+        targets[131_072] = -100
+        var valid = spec
+        valid.target = .indices(targets)
+        let mean = PreparedBatch(valid), sum = PreparedBatch({ var s = valid; s.reduction = LK_REDUCTION_SUM; return s }())
+        XCTAssertEqual(mean.compute(LossHandle()), LK_OK, lastErrorMessage())
+        XCTAssertEqual(sum.compute(LossHandle()), LK_OK, lastErrorMessage())
+        XCTAssertEqual(mean.lossValues[0], sum.lossValues[0] / 149_998, accuracy: 1e-14 * sum.lossValues[0])
+    }
+
     // MARK: - Logits
 
     func testNaNLogit() {
