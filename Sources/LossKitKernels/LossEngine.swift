@@ -127,7 +127,8 @@ public enum LossEngine {
         let total = Threading.sumOverChunks(plan.chunks, parallel: parallel) { chunk in
             let range = plan.rows(of: chunk, total: samples)
             // The chunk's samples in order; returns the sum of their losses (0 for reduction none,
-            // which writes each one), a column tile's by `tileSum`. Local to one call, so the running sum stays in a register.
+            // which writes each one), a column tile's by `tileSum`. Local to one call, so the running
+            // sum stays in a register.
             @inline(__always) func runRows(_ columnScratch: ColumnLayout<T>.Scratch?) -> Double {
                 // The running sum is passed in, not captured: a variable captured by these nested
                 // functions was boxed on the heap at every chunk (and lived in memory).

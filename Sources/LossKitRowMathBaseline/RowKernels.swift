@@ -538,14 +538,13 @@ extension RowKernels {
     }
 
     /// The two passes of a column block: max_k (written to `max`), then Σ_j exp(z_jk + b_j - max_k)
-    /// (written to `sum`), with the terms written to `out` (class j at + j·outStride) when it is given. `betweenPasses` runs after
-    /// the max pass, while the block is in cache and before `out` (maybe z) is written. `shifts`: P
-    /// values of working space.
+    /// (written to `sum`), with the terms written to `out` (class j at + j·outStride) when it is
+    /// given. `shifts`: P values of working space.
     @inline(__always)
     static func columnExpSum<T: VectorFloat>(_ z: UnsafePointer<T>, stride: Int, classes: Int, samples: Int,
                                              bias: UnsafePointer<T>?, storingInto out: UnsafeMutablePointer<T>?,
                                              outStride: Int, max: UnsafeMutablePointer<T>, sum: UnsafeMutablePointer<T>,
-                                             shifts: UnsafeMutablePointer<T>, betweenPasses: () -> Void = {}) {
+                                             shifts: UnsafeMutablePointer<T>) {
         typealias V = T.Vector
         let width = V.scalarCount, negativeInfinity = V(repeating: -.infinity), zero = V(repeating: 0)
         for v in Swift.stride(from: 0, to: samples, by: width) { negativeInfinity.store(max, v) }
@@ -558,7 +557,6 @@ extension RowKernels {
                 m.replacing(with: x, where: x .> m).store(max, v)
             }
         }
-        betweenPasses()
         // The shift: the max, or 0 for an all -inf sample; the sums start at 0.
         for v in Swift.stride(from: 0, to: samples, by: width) {
             let m = V.load(max, v)
