@@ -168,8 +168,10 @@ class Case:
         sample_shape = (shape[0],) + shape[2:]
         self.logits = rng.standard_normal(shape, dtype=np.float64).astype(dtype)
         self.target = rng.integers(0, classes, size=sample_shape, dtype=np.int64)
-        # Every buffer written is allocated and touched now, so no page fault is timed.
-        self.grad = np.zeros_like(self.logits)
+        # Every buffer written is allocated and touched now, so no page fault is timed. The
+        # gradient as the README advises for out= (64-byte aligned, as PyTorch's own gradients are).
+        self.grad = losskit.empty_like(self.logits)
+        self.grad.fill(0)
         self.copy_np = np.zeros_like(self.logits)
         self.copy_pt = np.zeros_like(self.logits)
         params = params_for(loss, classes)

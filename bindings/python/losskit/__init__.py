@@ -23,7 +23,7 @@ package, then the repository's .build/release (see losskit._library).
 """
 
 from ._library import DType, LibraryError, Reduction, Status
-from .api import describe, get_num_threads, loss_and_grad, losses, set_num_threads, simd_level, version
+from .api import describe, empty_like, get_num_threads, loss_and_grad, losses, set_num_threads, simd_level, version
 from .errors import LossKitError
 from .loss import Loss
 from .mix import Mix, mix
@@ -34,6 +34,7 @@ __all__ = [
     "Loss",
     "losses",
     "describe",
+    "empty_like",
     "version",
     "simd_level",
     "set_num_threads",

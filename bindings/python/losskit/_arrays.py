@@ -95,11 +95,27 @@ def inplace_logits(logits: object) -> np.ndarray:
     return logits
 
 
+# Large numpy arrays start 16 bytes into a page, so that every 64-byte vector the kernels store
+# straddles two cache lines: a gradient aligned to 64 bytes is written up to 6 % faster (README,
+# Performance). PyTorch's tensors are aligned so already.
+_ALIGNMENT = 64
+
+
+def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A new C-contiguous array whose data start on a 64-byte boundary (a view into a slightly
+    larger byte buffer, which it keeps alive)."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.empty(nbytes + _ALIGNMENT, dtype=np.uint8)
+    start = -raw.ctypes.data % _ALIGNMENT
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
 def grad_buffer(out: object, logits: np.ndarray) -> np.ndarray:
     """`out` checked as the gradient's destination (the logits' shape and dtype, or float32 for
-    16-bit logits), or a new array of the logits' dtype."""
+    16-bit logits), or a new array of the logits' dtype (64-byte aligned)."""
     if out is None:
-        return np.empty_like(logits)
+        return aligned_empty(logits.shape, logits.dtype)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy array, not {type(out).__name__}")
     if out.dtype != logits.dtype and not (logits.dtype in _HALF_DTYPES and out.dtype == np.float32):

@@ -229,6 +229,19 @@ def losses() -> list[str]:
     return [lib.lk_loss_name_at(i).decode() for i in range(lib.lk_loss_count())]
 
 
+def empty_like(logits: object, dtype: object = None) -> np.ndarray:
+    """A new, uninitialised array of the logits' shape and dtype (or `dtype`), C-contiguous and
+    aligned to 64 bytes: the buffer to pass as `out=` call after call. Large numpy arrays start 16
+    bytes into a page, so that every vector the kernels store straddles two cache lines; an aligned
+    gradient is written up to 6 % faster (the gradients losskit allocates itself are aligned already).
+
+    >>> grad = losskit.empty_like(logits)
+    >>> loss, _ = ce(logits, target, out=grad)
+    """
+    array = np.asarray(logits)
+    return _arrays.aligned_empty(array.shape, array.dtype if dtype is None else np.dtype(dtype))
+
+
 def describe(name: str) -> dict[str, str]:
     """The parameters of loss `name`: parameter name -> allowed values, default and meaning.
 

@@ -163,6 +163,33 @@ def test_out_receives_gradient(batch):
     np.testing.assert_array_equal(out, ce(logits, target)[1])
 
 
+@pytest.mark.parametrize("shape", [(3, 5), (2, 21, 64, 64), (70000, 4), (0, 4)], ids=["small", "NCdd", "large", "empty"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gradients_losskit_allocates_are_64_byte_aligned(shape, dtype):
+    # Large numpy arrays start 16 bytes into a page; the gradient losskit allocates does not (an
+    # empty one has no data to align).
+    logits = np.zeros(shape, dtype)
+    _, grad = ce(logits, np.zeros((shape[0],) + shape[2:], np.int64))
+    assert grad.shape == shape and grad.dtype == dtype and grad.flags.c_contiguous and grad.flags.writeable
+    made = losskit.empty_like(logits)
+    assert made.shape == shape and made.dtype == dtype and made.flags.c_contiguous
+    if logits.size:
+        assert grad.ctypes.data % 64 == 0 and made.ctypes.data % 64 == 0
+    assert losskit.empty_like(logits, np.float32).dtype == np.float32
+
+
+def test_empty_like_serves_as_out(batch):
+    logits, target = batch
+    out = losskit.empty_like(logits)
+    out.fill(np.nan)
+    loss, grad = ce(logits, target, out=out)
+    assert grad is out
+    np.testing.assert_array_equal(out, ce(logits, target)[1])
+    # Two of them never overlap (each is a view into its own buffer).
+    other = losskit.empty_like(logits)
+    assert not np.shares_memory(out, other)
+
+
 def test_out_is_checked(batch):
     logits, target = batch
     with pytest.raises(TypeError):
