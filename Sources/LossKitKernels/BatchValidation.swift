@@ -78,6 +78,8 @@ enum BatchValidation {
     static func checkIndices<T: KernelFloat, I: FixedWidthInteger>(_ batch: Batch<T>,
                                                                     _ target: UnsafePointer<I>) throws(LossError) -> Double {
         let classes = Int64(batch.classes), ignore = batch.ignoreIndex
+        /// 0 ≤ y < C, as one unsigned compare.
+        func isClass(_ y: Int64) -> Bool { UInt64(bitPattern: y) < UInt64(classes) }
         func outOfRange(_ i: Int) -> LossError {
             LossError(.targetOutOfRange, "target[\(i)] is \(target[i]); expected a class index in [0, \(classes)) "
                                          + "or ignore_index (\(ignore))")
@@ -93,7 +95,7 @@ enum BatchValidation {
                     var kept = 0
                     for i in (b * targetsPerBlock)..<min(samples, (b + 1) * targetsPerBlock) {
                         let y = Int64(target[i])
-                        guard y == ignore || UInt64(bitPattern: y) < UInt64(classes) else {
+                        guard y == ignore || isClass(y) else {
                             counts[b] = -1 - i  // the block's first bad target
                             return
                         }
@@ -115,7 +117,7 @@ enum BatchValidation {
         for i in 0..<batch.samples {
             let y = Int64(target[i])
             if y == ignore { continue }
-            guard y >= 0 && y < classes else { throw outOfRange(i) }
+            guard isClass(y) else { throw outOfRange(i) }
             denominator += Double(weight[Int(y)])
         }
         return denominator
