@@ -16,9 +16,11 @@ import CLossKitLanes
 // lane. Multiply-adds go through `multiplied(by:adding:)`: one fused multiply-add in the AVX2 and
 // AVX-512 builds, a multiply and an add in the baseline (see LaneVector.swift), so the builds' results
 // differ in the last bit now and then, each within the bounds the tests check for every build.
-// The AVX-512 build applies the final 2^n with one vscalefps/vscalefpd (avx512_lanes.h), which rounds
-// y·2^n once, as the other builds' exponent-field multiplies do: the same bits for four to six fewer
-// instructions (cross_entropy's row loop ran 1.26× faster with this and the fused reduction).
+// The AVX-512 build applies the Double exp's final 2^n with one vscalefpd (avx512_lanes.h), which
+// rounds y·2^n once, as the other builds' exponent-field multiplies do: the same bits for four to six
+// fewer instructions (cross_entropy's row loop ran 1.26× faster with this and the fused reduction).
+// Its Float exp is another algorithm, from a table in a register (`vexpTabled`): two multiply-adds
+// fewer, so its bits differ from the other builds' now and then, within the same bound.
 
 // exp(x), Float, ≤ 2 ulp over the whole range (measured max ≈ 1 ulp, see VectorExpTests).
 //   x is clamped to [-104, 89]: below -103.97 exp(x) < 2^-150 rounds to 0, above 88.72 it overflows;
@@ -37,10 +39,10 @@ import CLossKitLanes
 @inline(__always)
 func vexp(_ x: SIMD16<Float>) -> SIMD16<Float> {
     typealias V = SIMD16<Float>
-    let (y, n, nf) = vexpReduced(x.replacing(with: 89, where: x .> 89))
     #if LOSSKIT_AVX512
-    return losskit_avx512_scale_float(y, nf)
+    return vexpTabled(x.replacing(with: 89, where: x .> 89))
     #else
+    let (y, n) = vexpReduced(x.replacing(with: 89, where: x .> 89))
     let n1 = n &>> 1
     let n2 = n &- n1
     let s1 = unsafeBitCast((n1 &+ 127) &<< 23, to: V.self)
@@ -56,19 +58,52 @@ func vexp(_ x: SIMD16<Float>) -> SIMD16<Float> {
 @inline(__always)
 func vexpShifted(_ x: SIMD16<Float>) -> SIMD16<Float> {
     typealias V = SIMD16<Float>
-    let (y, n, nf) = vexpReduced(x)
     #if LOSSKIT_AVX512
-    return losskit_avx512_scale_float(y, nf)
+    return vexpTabled(x)
     #else
+    let (y, n) = vexpReduced(x)
     let s1 = unsafeBitCast((n &+ (127 + 32)) &<< 23, to: V.self)
     return y * s1 * V(repeating: 0x1p-32)
     #endif
 }
 
-/// exp(r) and n with exp(x) = exp(r)·2^n, for x ≤ 89 (clamped below here): the shared part of the
-/// Float exps above.
+#if LOSSKIT_AVX512
+// exp(x) for x ≤ 89 (clamped below at -104 here), the AVX-512 build's Float exp: two fused
+// multiply-adds fewer than `vexpReduced` (the row loops' exp passes are bound by them), from a
+// 16-entry table in a register (one vpermps) and a polynomial of degree 3 on a range 16 times smaller.
+//   h = k/16 = round(x·log2 e to sixteenths) by the magic number 1.5·2^19, whose float ulp is 1/16:
+//   t = x·log2 e + 1.5·2^19, h = t - 1.5·2^19 exactly, and the low four bits of t's pattern are
+//   j = k mod 16 (the table's index). r = x - h·ln2 by Cody-Waite as `vexpReduced` (h·C1 is exact:
+//   k has at most 12 bits, C1 9), |r| ≤ ln2/32.
+//   e^r - 1 ≈ r + r²·(c2 + c3·r), a Chebyshev fit on [-0.0217, 0.0217] whose relative error is
+//   0.08 half-ulp; then s = 2^(j/16) rounded to float (≤ half an ulp) and y = s + s·(e^r - 1), rounded
+//   once (fused). exp(x) = y·2^floor(h), by vscalefps, which floors its exponent operand and rounds once
+//   (subnormal results included, inf past the top). Measured max ≈ 1 ulp (VectorExpTests).
 @inline(__always)
-func vexpReduced(_ x: SIMD16<Float>) -> (y: SIMD16<Float>, n: SIMD16<Int32>, nf: SIMD16<Float>) {
+func vexpTabled(_ x: SIMD16<Float>) -> SIMD16<Float> {
+    typealias V = SIMD16<Float>
+    let xc = x.replacing(with: -104, where: x .< -104)
+    let magic: Float = 786_432                                  // 1.5·2^19
+    let t = xc.multiplied(by: V(repeating: 1.442_695_04), adding: V(repeating: magic))  // log2 e
+    let h = t - magic
+    let r = h.multiplied(by: V(repeating: 2.121_944_40e-4), adding: h.multiplied(by: V(repeating: -0.693_359_375), adding: xc))
+    let q = r.multiplied(by: V(repeating: 0.166_668_623_685_836_8), adding: V(repeating: 0.500_009_834_766_387_9))
+    let expm1 = q.multiplied(by: r * r, adding: r)
+    // 2^(j/16), j = 0…15, each rounded to the nearest float (checked against 60-digit values). A
+    // local constant: as a global it was initialised lazily, behind a call in the loop.
+    let twoToSixteenths = V(0x1p0, 0x1.0b5586p0, 0x1.172b84p0, 0x1.2387a6p0, 0x1.306fe0p0, 0x1.3dea64p0, 0x1.4bfdaep0,
+                            0x1.5ab07ep0, 0x1.6a09e6p0, 0x1.7a1148p0, 0x1.8ace54p0, 0x1.9c4918p0, 0x1.ae89fap0,
+                            0x1.c199bep0, 0x1.d5818ep0, 0x1.ea4afap0)
+    let s = losskit_avx512_lookup_float(twoToSixteenths, t)
+    return losskit_avx512_scale_float(expm1.multiplied(by: s, adding: s), h)
+}
+
+#endif
+
+/// exp(r) and n with exp(x) = exp(r)·2^n, for x ≤ 89 (clamped below here): the shared part of the
+/// baseline and AVX2 builds' Float exps above.
+@inline(__always)
+func vexpReduced(_ x: SIMD16<Float>) -> (y: SIMD16<Float>, n: SIMD16<Int32>) {
     typealias V = SIMD16<Float>
     typealias I = SIMD16<Int32>
     let xc = x.replacing(with: -104, where: x .< -104)
@@ -84,7 +119,7 @@ func vexpReduced(_ x: SIMD16<Float>) -> (y: SIMD16<Float>, n: SIMD16<Int32>, nf:
     p = p.multiplied(by: r, adding: V(repeating: 4.166_655_461_720_457e-2))
     p = p.multiplied(by: r, adding: V(repeating: 1.666_657_698_969_878e-1))
     p = p.multiplied(by: r, adding: V(repeating: 0.5))
-    return (p.multiplied(by: z, adding: r) + 1, n, nf)
+    return (p.multiplied(by: z, adding: r) + 1, n)
 }
 
 // exp(x), Double, ≤ 2 ulp over the whole range (measured max ≈ 1 ulp against expl).

@@ -459,28 +459,16 @@ final class VectorExpTests: XCTestCase {
         }
     }
 
-    /// The AVX-512 build applies exp's final 2^n with one vscalef, the AVX2 build with exponent-field
-    /// multiplies (VectorExp.swift); the rest of their arithmetic is the same, so the two must agree
-    /// bit for bit: over the Float sweep, every Float of the underflow (subnormal results) and
-    /// overflow boundaries, and 10^6 Doubles across the whole range.
-    func testAVX512ScaleMatchesAVX2Multiplies() throws {
+    /// The AVX-512 build applies the Double exp's final 2^n with one vscalef, the AVX2 build with
+    /// exponent-field multiplies (VectorExp.swift); the rest of their arithmetic is the same, so the two
+    /// must agree bit for bit on 10^6 Doubles across the whole range, the underflow and overflow edges
+    /// among them. (The AVX-512 Float exp is another algorithm, from a table: its accuracy is checked
+    /// with every build's by the Float tests above.)
+    func testAVX512DoubleScaleMatchesAVX2Multiplies() throws {
         guard let avx512 = SIMDDispatch.runnable.first(where: { $0.level == .avx512 }),
               let avx2 = SIMDDispatch.runnable.first(where: { $0.level == .avx2 }) else {
             throw XCTSkip("this CPU cannot run the AVX-512 build")
         }
-        let edges = [(Float(-106), Float(-86)), (86, 90)].map { floats(from: $0.0, through: $0.1, step: denseStep) }
-        let pieces = edges + [[-.infinity, .infinity, .nan, -.greatestFiniteMagnitude, .greatestFiniteMagnitude, 0, -0.0]]
-        let w = inParallel(chunks: sweepChunks + pieces.count) { c in
-            let xs = c < sweepChunks ? floatChunk(c, stride: wholeRangeStride) : pieces[c - sweepChunks]
-            var mismatches = bitMismatches(xs, applyFloat(xs, floatExp(avx512)), applyFloat(xs, floatExp(avx2)))
-            let shifted = xs.filter { !($0 > 64) }  // expShifted's domain
-            mismatches.merge(bitMismatches(shifted, applyFloat(shifted, { avx512.expShifted($0) }),
-                                           applyFloat(shifted, { avx2.expShifted($0) })))
-            return mismatches
-        }
-        XCTAssertEqual(w.error, 0, "Float exp: AVX-512 ≠ AVX2 at x = \(w.at)")
-        XCTAssertTrue(w.count > 80_000_000 / Int(wholeRangeStride), "\(w.count) values")
-
         var rng = SplitMix64(state: 0x5CA1E)
         var xs: [Double] = [-.infinity, .infinity, .nan, -746, -745.2, -744.44, -708.4, 709.7, 709.8, 710, 0, -0.0]
         for i in 0..<1_000_000 { xs.append(i % 2 == 0 ? rng.uniform(-746, 710) : rng.uniform(-746, -700)) }
@@ -489,7 +477,7 @@ final class VectorExpTests: XCTestCase {
         doubles.merge(bitMismatches(shifted, applyDouble(shifted, { avx512.expShifted($0) }),
                                     applyDouble(shifted, { avx2.expShifted($0) })))
         XCTAssertEqual(doubles.error, 0, "Double exp: AVX-512 ≠ AVX2 at x = \(doubles.at)")
-        print("avx512 exp = avx2 exp, bit for bit, on \(w.count) Floats and \(doubles.count) Doubles")
+        print("avx512 exp = avx2 exp, bit for bit, on \(doubles.count) Doubles")
     }
 
     // MARK: - vlog, Double (RowMath.log over an array: logit_adjusted's offsets τ·log π)

@@ -22,6 +22,12 @@ LOSSKIT_AVX512_INLINE losskit_double_lanes losskit_avx512_scale_double(losskit_d
     return (losskit_double_lanes)_mm512_scalef_pd((__m512d)x, (__m512d)n);
 }
 
+/** table[j] in every lane, j the low four bits of that lane's bit pattern in `index` (vpermps): a
+ * lookup in a 16-entry table held in a register. */
+LOSSKIT_AVX512_INLINE losskit_float_lanes losskit_avx512_lookup_float(losskit_float_lanes table, losskit_float_lanes index) {
+    return (losskit_float_lanes)_mm512_permutexvar_ps(_mm512_castps_si512((__m512)index), (__m512)table);
+}
+
 /** The first `lanes` (0...16) floats at p, the other lanes set to `fill`: one masked load, which
  * reads nothing past those lanes (no fault at the end of a buffer). */
 LOSSKIT_AVX512_INLINE losskit_float_lanes losskit_avx512_load_float_lanes(const float *p, long lanes, float fill) {
