@@ -70,10 +70,13 @@ public struct Batch<T: KernelFloat> {
     func classIndices(from first: Int, count: Int, into out: UnsafeMutablePointer<Int>) {
         let ignore = ignoreIndex
         switch target {
+        // From a pointer to the first: `first + k` in the loop was an overflow-checked add per sample.
         case .int32(let t):
-            for k in 0..<count { let y = Int64(t[first + k]); out[k] = y == ignore ? -1 : Int(y) }
+            let t = t + first
+            for k in 0..<count { let y = Int64(t[k]); out[k] = y == ignore ? -1 : Int(y) }
         case .int64(let t):
-            for k in 0..<count { let y = t[first + k]; out[k] = y == ignore ? -1 : Int(y) }
+            let t = t + first
+            for k in 0..<count { let y = t[k]; out[k] = y == ignore ? -1 : Int(y) }
         case .probabilities:
             out.update(repeating: -1, count: count)
         }

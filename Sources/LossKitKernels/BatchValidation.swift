@@ -75,8 +75,8 @@ enum BatchValidation {
     }
 
     /// Checks class indices and returns the weighted mean's divisor: Σ w_y over samples not ignored.
-    static func checkIndices<T: KernelFloat, I: FixedWidthInteger>(_ batch: Batch<T>,
-                                                                    _ target: UnsafePointer<I>) throws(LossError) -> Double {
+    static func checkIndices<T: KernelFloat, I: TargetInteger>(_ batch: Batch<T>,
+                                                               _ target: UnsafePointer<I>) throws(LossError) -> Double {
         let classes = Int64(batch.classes), ignore = batch.ignoreIndex
         /// 0 ≤ y < C, as one unsigned compare.
         func isClass(_ y: Int64) -> Bool { UInt64(bitPattern: y) < UInt64(classes) }
@@ -85,23 +85,19 @@ enum BatchValidation {
                                          + "or ignore_index (\(ignore))")
         }
         guard let weight = batch.weight else {
-            // Σ 1 over the samples not ignored, counted as integers, a block of targets per thread: the
-            // same value for any thread count and as the Double sum (exact below 2^53), without a
-            // chain of dependent adds (4% of cross_entropy's time at 8×21×128×128) or a thread
-            // left waiting (6% at 2 threads).
+            // Σ 1 over the samples not ignored, counted as integers in vector lanes by the row loops'
+            // build (`RowMath.countClassIndices`), a block of targets per thread: the same value for
+            // any thread count and as the Double sum (exact below 2^53), without a chain of dependent
+            // adds (4% of cross_entropy's time at 8×21×128×128) or a thread left waiting (6% at 2
+            // threads).
             let samples = batch.samples, blocks = (samples + targetsPerBlock - 1) / targetsPerBlock
             let (counted, bad) = ScratchArena.with(of: Int.self, capacity: max(1, blocks)) { counts in
                 Threading.forEachChunk(blocks) { b in
-                    var kept = 0
-                    for i in (b * targetsPerBlock)..<min(samples, (b + 1) * targetsPerBlock) {
-                        let y = Int64(target[i])
-                        guard y == ignore || isClass(y) else {
-                            counts[b] = -1 - i  // the block's first bad target
-                            return
-                        }
-                        kept &+= y == ignore ? 0 : 1
-                    }
-                    counts[b] = kept
+                    let first = b * targetsPerBlock
+                    // The block's count, or -1 - i for its first bad target i.
+                    let count = I.countClassIndices(target + first, min(samples, first + targetsPerBlock) - first,
+                                                    classes: batch.classes, ignore: ignore)
+                    counts[b] = count >= 0 ? count : count - first
                 }
                 var total = 0
                 for b in 0..<blocks {
@@ -149,5 +145,23 @@ enum BatchValidation {
         let inner = batch.inner, classes = batch.classes
         let n = i / (classes * inner), rest = i % (classes * inner)
         return (n * inner + rest % inner, rest / inner)
+    }
+}
+
+/// The integer types of class-index targets, each counted and checked by the row loops' build
+/// (`RowMath.countClassIndices`).
+protocol TargetInteger: FixedWidthInteger {
+    static func countClassIndices(_ t: UnsafePointer<Self>, _ n: Int, classes: Int, ignore: Int64) -> Int
+}
+
+extension Int32: TargetInteger {
+    static func countClassIndices(_ t: UnsafePointer<Int32>, _ n: Int, classes: Int, ignore: Int64) -> Int {
+        SIMDDispatch.rowMath.countClassIndices(t, n, classes: classes, ignore: ignore)
+    }
+}
+
+extension Int64: TargetInteger {
+    static func countClassIndices(_ t: UnsafePointer<Int64>, _ n: Int, classes: Int, ignore: Int64) -> Int {
+        SIMDDispatch.rowMath.countClassIndices(t, n, classes: classes, ignore: ignore)
     }
 }

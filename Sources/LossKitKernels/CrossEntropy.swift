@@ -53,7 +53,11 @@ public struct CrossEntropy: SoftmaxTargetLoss {
                                         scales: UnsafePointer<T>, losses: UnsafeMutablePointer<Double>,
                                         work: UnsafeMutablePointer<T>, doubles: UnsafeMutablePointer<Double>) {
         let weights = work  // the targets' class weights; the kernel's working space follows
-        for k in 0..<samples { weights[k] = targets[k] < 0 ? 0 : (weight?[targets[k]] ?? 1) }
+        if let weight {
+            for k in 0..<samples { weights[k] = targets[k] < 0 ? 0 : weight[targets[k]] }
+        } else {  // a select per sample, no branch on the optional (a tenth of the engine's time here)
+            for k in 0..<samples { weights[k] = targets[k] < 0 ? 0 : 1 }
+        }
         T.columnCrossEntropy(z, stride: stride, classes: classes, samples: samples, targets: targets, weights: weights,
                              scales: scales, zLoss: T(zLoss), into: g, losses: losses, scratch: work + samples)
     }

@@ -112,6 +112,11 @@ public protocol RowMath: SendableMetatype {
     static func allBelowInfinity(_ z: UnsafePointer<Float>, _ n: Int) -> Bool
     static func allBelowInfinity(_ z: UnsafePointer<Double>, _ n: Int) -> Bool
 
+    /// The number of class-index targets t_i (i < n) that are not `ignore`, when each is `ignore` or in
+    /// [0, classes); otherwise -1 - i for the first t_i that is neither.
+    static func countClassIndices(_ t: UnsafePointer<Int64>, _ n: Int, classes: Int, ignore: Int64) -> Int
+    static func countClassIndices(_ t: UnsafePointer<Int32>, _ n: Int, classes: Int, ignore: Int64) -> Int
+
     /// `max(z, bias: bias, n)` when every z_j is finite or -inf, else NaN: nan_policy "error"'s check
     /// of a row and its max in one read (the max the same value `max` returns).
     static func maxBelowInfinity(_ z: UnsafePointer<Float>, bias: UnsafePointer<Float>?, _ n: Int) -> Float
