@@ -42,7 +42,21 @@ public struct Dice: BatchEvaluator {
         }
         try BatchValidation.checkWeights(batch)
         try BatchValidation.checkDLoss(batch)
-        if nanPolicy == .error { try BatchValidation.checkLogits(batch) }
+        // Rows of many classes take their maxima from nan_policy "error"'s check (`RowMaxima`), and
+        // phase 1's softmax skips its max pass.
+        guard RowMaxima.applies(rowsOf: batch, nanPolicy: nanPolicy) else {
+            if nanPolicy == .error { try BatchValidation.checkLogits(batch) }
+            return try evaluate(batch, rowMaxima: nil)
+        }
+        try ScratchArena.with(of: T.self, capacity: batch.samples) { (maxima) throws(LossError) in
+            try BatchValidation.checkLogits(batch, rowMaxima: maxima.baseAddress!, bias: nil)
+            try evaluate(batch, rowMaxima: maxima.baseAddress!)
+        }
+    }
+
+    /// The two phases, over a batch whose logits are checked (when nan_policy asks), with each row's
+    /// max when `rowMaxima` is given.
+    private func evaluate<T: KernelFloat>(_ batch: Batch<T>, rowMaxima: UnsafePointer<T>?) throws(LossError) {
         switch batch.target {
         case .int32(let t): _ = try BatchValidation.checkIndices(batch, t)
         case .int64(let t): _ = try BatchValidation.checkIndices(batch, t)
@@ -54,7 +68,7 @@ public struct Dice: BatchEvaluator {
             batch.loss[0] = 0
             return
         }
-        let passes = DicePasses(batch)
+        let passes = DicePasses(batch, rowMaxima: rowMaxima)
         // Few enough chunks that their per-class partial sums stay within ~8 MB whatever C is.
         let plan = Threading.plan(rows: pixels, rowCost: classes, maxChunks: max(1, (1 << 20) / (3 * classes)),
                                   multipleOf: passes.layout?.width ?? 1)

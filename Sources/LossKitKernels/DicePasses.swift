@@ -31,8 +31,12 @@ struct DicePasses<T: KernelFloat> {
         var isFinite = true
     }
 
-    init(_ batch: Batch<T>) {
+    /// Each row's max, from nan_policy "error"'s check (`RowMaxima`), or nil: the softmax finds it.
+    let rowMaxima: UnsafePointer<T>?
+
+    init(_ batch: Batch<T>, rowMaxima: UnsafePointer<T>? = nil) {
         self.batch = batch
+        self.rowMaxima = rowMaxima
         classes = batch.classes
         rows = RowAccess(batch)
         keepsSoftmax = batch.grad.map { UnsafeRawPointer($0) != UnsafeRawPointer(batch.logits) } ?? false
@@ -65,7 +69,7 @@ struct DicePasses<T: KernelFloat> {
         let z = rows.gather(pixel, into: scratch)
         let keep = keepsSoftmax && rows.isContiguous
         let p = keep ? batch.grad! + pixel * classes : scratch + 2 * classes
-        guard softmax(z, into: p) else {
+        guard softmax(z, into: p, max: rowMaxima?[pixel]) else {
             if keep { zeroRow(p, classes) }  // phase 2 reads p = 0: gradient 0
             return
         }
@@ -111,7 +115,7 @@ struct DicePasses<T: KernelFloat> {
         let y = batch.classIndex(of: pixel)
         guard y >= 0 else { return zeroRow(g, classes) }
         if !(keepsSoftmax && rows.isContiguous) {
-            guard softmax(rows.gather(pixel, into: scratch), into: g) else { return zeroRow(g, classes) }
+            guard softmax(rows.gather(pixel, into: scratch), into: g, max: rowMaxima?[pixel]) else { return zeroRow(g, classes) }
         } else if !finite && isZero(g, count: classes, stride: 1) {
             return  // no prediction (phase 1 left p = 0): gradient 0, not 0·NaN
         }
@@ -160,9 +164,10 @@ struct DicePasses<T: KernelFloat> {
     // MARK: The softmax
 
     /// p = softmax(z) of one row into `p` (which may be z); false, p untouched, when every class is -inf.
+    /// `knownMax`: the row's max, when the check found it.
     @inline(__always)
-    private func softmax(_ z: UnsafePointer<T>, into p: UnsafeMutablePointer<T>) -> Bool {
-        let lse = VectorRow.logSumExp(z, classes, storingInto: p)
+    private func softmax(_ z: UnsafePointer<T>, into p: UnsafeMutablePointer<T>, max knownMax: T?) -> Bool {
+        let lse = VectorRow.logSumExp(z, classes, bias: nil, max: knownMax ?? T.rowMax(z, bias: nil, classes), storingInto: p)
         guard lse.hasFiniteInput else { return false }
         if lse.max > -.infinity {
             VectorRow.finishSoftmax(p, classes, lse, scale: 1)

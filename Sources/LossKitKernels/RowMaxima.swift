@@ -18,10 +18,18 @@ enum RowMaxima {
 
     /// Whether `loss` over `batch`, under `nanPolicy`, takes its rows' maxima from the check.
     static func applies<L: SoftmaxTargetLoss, T: KernelFloat>(_ loss: L, _ batch: Batch<T>, nanPolicy: NaNPolicy) -> Bool {
-        guard nanPolicy == .error, loss.isSoftmaxTarget, batch.inner == 1, batch.classes >= minClasses,
-              batch.samples * MemoryLayout<T>.stride <= maxBytes, !WideRows.applies(to: batch) else { return false }
+        guard loss.isSoftmaxTarget, applies(rowsOf: batch, nanPolicy: nanPolicy), !WideRows.applies(to: batch) else {
+            return false
+        }
         if case .probabilities = batch.target { return false }
         return true
+    }
+
+    /// Whether the check of `batch` under `nanPolicy` can take its rows' maxima: nan_policy "error",
+    /// contiguous rows of `minClasses` or more, at most `maxBytes` of maxima (also Dice's rows).
+    static func applies<T: KernelFloat>(rowsOf batch: Batch<T>, nanPolicy: NaNPolicy) -> Bool {
+        nanPolicy == .error && batch.inner == 1 && batch.classes >= minClasses
+            && batch.samples * MemoryLayout<T>.stride <= maxBytes
     }
 
     /// Room for one max per sample, and the loss's bias b (logit_adjusted's; nil for the others), which

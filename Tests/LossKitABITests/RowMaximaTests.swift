@@ -3,6 +3,7 @@
 // pass of their own, in tiles (up to 1023 classes) and in the row kernel (more). Their results
 // must be the bits that nan_policy "propagate" gives (the kernels' own max) for every option, on any
 // thread count; a NaN or +inf in any row is still refused with its position, buffers untouched.
+// Dice's rows take the maxima too (its phase 1's softmax skips its max pass), with the same demands.
 import CLossKit
 import XCTest
 
@@ -34,6 +35,33 @@ final class RowMaximaTests: XCTestCase {
                     }
                 }
             }
+        }
+    }
+
+    /// Dice on rows of 32 classes or more: the bits of "propagate" for every option it takes (class
+    /// weights, dloss, ignored and masked pixels, in place, skip_absent), and a NaN refused.
+    func testDiceTakesTheCheckedMaxima() {
+        var rng = SeededRandom(seed: 9_104)
+        for shape in shapes {
+            for lossCase in [LossCase.dice(), .dice(smooth: 0, skipAbsent: true)] {
+                for floatKind in FloatKind.allCases {
+                    for inPlace in [false, true] {
+                        var spec = makeSpec(&rng, lossCase, shape: shape, reduction: LK_REDUCTION_MEAN,
+                                            SpecOptions(floatKind: floatKind, weighted: true, upstream: true,
+                                                        ignoredFraction: 0.3, masked: true, absentClasses: [1, 3]))
+                        for j in 0..<spec.classes { spec.logits[spec.element(sample: 2, cls: j)] = -.infinity }
+                        spec.gradInPlace = inPlace
+                        assertSameBits(spec, lossCase)
+                    }
+                }
+            }
+            var broken = makeSpec(&rng, .dice(), shape: shape, reduction: LK_REDUCTION_MEAN, SpecOptions(floatKind: .float32))
+            let (sample, cls) = (broken.samples - 1, broken.classes / 2)
+            broken.logits[broken.element(sample: sample, cls: cls)] = .nan
+            let prepared = PreparedBatch(broken)
+            XCTAssertEqual(prepared.compute(LossCase.dice().makeHandle()), LK_ERROR_NONFINITE_LOGIT)
+            XCTAssertTrue(lastErrorMessage().contains("at sample \(sample), class \(cls)"), "\(shape): \(lastErrorMessage())")
+            XCTAssertTrue(prepared.lossUntouched && prepared.gradUntouched, "\(shape): a buffer was written")
         }
     }
 
