@@ -3,8 +3,9 @@
 /// row's max. On contiguous (N, C) rows of 32 classes or more, the softmax-target losses take each
 /// row's max of z + b from the check instead (`BatchValidation.checkLogits(_:rowMaxima:bias:)`, one
 /// read for both), and their kernels skip their own first pass: `RowTiles` for rows of up to 1023
-/// classes, the row kernel one row at a time above. The max is the value the kernel's own pass
-/// finds (`RowMath.maxBelowInfinity`), so the results are the same bits either way.
+/// classes, the row kernel one row at a time above; so does Dice's first phase (`Dice`,
+/// `DicePasses`). The max is the value the kernel's own pass finds (`RowMath.maxBelowInfinity`), so
+/// the results are the same bits either way.
 enum RowMaxima {
     /// Rows of fewer classes run on columns (`ColumnLayout`). From 32 classes on, the check's many
     /// short rows (each ending in a reduction of the vector's lanes) still cost less than the kernel's
