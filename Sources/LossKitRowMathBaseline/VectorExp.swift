@@ -16,11 +16,11 @@ import CLossKitLanes
 // lane. Multiply-adds go through `multiplied(by:adding:)`: one fused multiply-add in the AVX2 and
 // AVX-512 builds, a multiply and an add in the baseline (see LaneVector.swift), so the builds' results
 // differ in the last bit now and then, each within the bounds the tests check for every build.
-// The AVX-512 build applies the Double exp's final 2^n with one vscalefpd (avx512_lanes.h), which
-// rounds y·2^n once, as the other builds' exponent-field multiplies do: the same bits for four to six
-// fewer instructions (cross_entropy's row loop ran 1.26× faster with this and the fused reduction).
-// Its Float exp is another algorithm, from a table in a register (`vexpTabled`): two multiply-adds
-// fewer, so its bits differ from the other builds' now and then, within the same bound.
+// The AVX-512 build's exps are another algorithm, from a table in registers (`vexpTabled`): fewer
+// multiply-adds (two of nine for Float, five of fifteen for Double), which bound the exp passes, so
+// its bits differ from the other builds' now and then, within the same bound. It applies the final
+// 2^n with one vscalef (avx512_lanes.h), which rounds y·2^n once, as the other builds'
+// exponent-field multiplies do (four to six instructions fewer).
 
 // exp(x), Float, ≤ 2 ulp over the whole range (measured max ≈ 1 ulp, see VectorExpTests).
 //   x is clamped to [-104, 89]: below -103.97 exp(x) < 2^-150 rounds to 0, above 88.72 it overflows;
@@ -133,10 +133,10 @@ func vexpReduced(_ x: SIMD16<Float>) -> (y: SIMD16<Float>, n: SIMD16<Int32>) {
 @inline(__always)
 func vexp(_ x: SIMD8<Double>) -> SIMD8<Double> {
     typealias V = SIMD8<Double>
-    let (y, n, nf) = vexpReduced(x.replacing(with: 710, where: x .> 710))
     #if LOSSKIT_AVX512
-    return losskit_avx512_scale_double(y, nf)
+    return vexpTabled(x.replacing(with: 710, where: x .> 710))
     #else
+    let (y, n) = vexpReduced(x.replacing(with: 710, where: x .> 710))
     let n1 = n &>> 1
     let n2 = n &- n1
     let s1 = unsafeBitCast((n1 &+ 1023) &<< 52, to: V.self)
@@ -150,18 +150,57 @@ func vexp(_ x: SIMD8<Double>) -> SIMD8<Double> {
 @inline(__always)
 func vexpShifted(_ x: SIMD8<Double>) -> SIMD8<Double> {
     typealias V = SIMD8<Double>
-    let (y, n, nf) = vexpReduced(x)
     #if LOSSKIT_AVX512
-    return losskit_avx512_scale_double(y, nf)
+    return vexpTabled(x)
     #else
+    let (y, n) = vexpReduced(x)
     let s1 = unsafeBitCast((n &+ (1023 + 64)) &<< 52, to: V.self)
     return y * s1 * V(repeating: 0x1p-64)
     #endif
 }
 
-/// exp(r) and n with exp(x) = exp(r)·2^n, for x ≤ 710 (clamped below here).
+#if LOSSKIT_AVX512
+// exp(x) for x ≤ 710 (clamped below at -746 here), the AVX-512 build's Double exp, as the Float
+// `vexpTabled`: h = k/16 by the magic number 1.5·2^48 (whose double ulp is 1/16), j = k mod 16 the
+// low four bits of t's pattern, r = x - h·ln2 by fdlibm's split as `vexpReduced` (k has at most 15
+// bits, ln2HI 32: h·ln2HI is exact), |r| ≤ ln2/32; e^r - 1 ≈ r + r²·P(r), P of degree 4, a Chebyshev
+// fit on [-0.02167, 0.02167] whose relative error is 0.26 half-ulp; 2^(j/16) = s + s' with s rounded
+// to double and s' the rest (each looked up by vpermt2pd from two registers), y = s + (s·(e^r - 1) +
+// s') with the inner step fused, exp(x) = y·2^floor(h) by vscalefpd. Five multiply-adds fewer than
+// `vexpReduced`'s degree 9; with s alone (no s') the max error was 1.17 ulp, and expm1's 2.27.
 @inline(__always)
-func vexpReduced(_ x: SIMD8<Double>) -> (y: SIMD8<Double>, n: SIMD8<Int64>, nf: SIMD8<Double>) {
+func vexpTabled(_ x: SIMD8<Double>) -> SIMD8<Double> {
+    typealias V = SIMD8<Double>
+    let xc = x.replacing(with: -746, where: x .< -746)
+    let magic: Double = 422_212_465_065_984                      // 1.5·2^48
+    let t = xc.multiplied(by: V(repeating: 1.442_695_040_888_963_407_36), adding: V(repeating: magic))  // log2 e
+    let h = t - magic
+    let r = h.multiplied(by: V(repeating: -1.908_214_929_270_587_700_02e-10),
+                         adding: h.multiplied(by: V(repeating: -6.931_471_803_691_238_164_90e-01), adding: xc))
+    var p = r.multiplied(by: V(repeating: 1.388_903_447_152_472_7e-3), adding: V(repeating: 8.333_449_799_593_924e-3))
+    p = p.multiplied(by: r, adding: V(repeating: 4.166_666_666_495_756_6e-2))
+    p = p.multiplied(by: r, adding: V(repeating: 1.666_666_666_529_938_2e-1))
+    p = p.multiplied(by: r, adding: V(repeating: 0.5))
+    let expm1 = p.multiplied(by: r * r, adding: r)
+    // 2^(j/16), j = 0…7 and 8…15: rounded to the nearest double, and what rounding left out (both
+    // from 60-digit values).
+    let low = V(0x1p0, 0x1.0b5586cf9890fp0, 0x1.172b83c7d517bp0, 0x1.2387a6e756238p0,
+                0x1.306fe0a31b715p0, 0x1.3dea64c123422p0, 0x1.4bfdad5362a27p0, 0x1.5ab07dd485429p0)
+    let high = V(0x1.6a09e667f3bcdp0, 0x1.7a11473eb0187p0, 0x1.8ace5422aa0dbp0, 0x1.9c49182a3f090p0,
+                 0x1.ae89f995ad3adp0, 0x1.c199bdd85529cp0, 0x1.d5818dcfba487p0, 0x1.ea4afa2a490dap0)
+    let lowRest = V(0, 0x1.8a62e4adc610bp-54, -0x1.19041b9d78a76p-55, 0x1.9b07eb6c70573p-54,
+                    0x1.6f46ad23182e4p-55, 0x1.ada0911f09ebcp-55, 0x1.d4397afec42e2p-56, 0x1.6324c054647adp-54)
+    let highRest = V(-0x1.bdd3413b26456p-54, -0x1.41577ee04992fp-55, 0x1.6e9f156864b27p-54, 0x1.c7c46b071f2bep-56,
+                     0x1.7a1cd345dcc81p-54, 0x1.11065895048ddp-55, 0x1.2ed02d75b3707p-55, -0x1.e9c23179c2893p-54)
+    let s = losskit_avx512_lookup_double(low, high, t), rest = losskit_avx512_lookup_double(lowRest, highRest, t)
+    return losskit_avx512_scale_double(s + expm1.multiplied(by: s, adding: rest), h)
+}
+#endif
+
+/// exp(r) and n with exp(x) = exp(r)·2^n, for x ≤ 710 (clamped below here): the baseline and AVX2
+/// builds' Double exps above.
+@inline(__always)
+func vexpReduced(_ x: SIMD8<Double>) -> (y: SIMD8<Double>, n: SIMD8<Int64>) {
     typealias V = SIMD8<Double>
     typealias I = SIMD8<Int64>
     let xc = x.replacing(with: -746, where: x .< -746)
@@ -183,7 +222,7 @@ func vexpReduced(_ x: SIMD8<Double>) -> (y: SIMD8<Double>, n: SIMD8<Int64>, nf: 
     p = p.multiplied(by: r, adding: V(repeating: 4.166_666_666_662_412_787_30e-2))
     p = p.multiplied(by: r, adding: V(repeating: 1.666_666_666_666_666_745_27e-1))
     p = p.multiplied(by: r, adding: V(repeating: 5.000_000_000_000_001_022_11e-1))
-    return (p.multiplied(by: z, adding: r) + 1, n, nf)
+    return (p.multiplied(by: z, adding: r) + 1, n)
 }
 
 // expm1(x) = e^x - 1, Double, accurate where e^x - 1 is small (focal's 1 - p_y = -expm1(-nll)).

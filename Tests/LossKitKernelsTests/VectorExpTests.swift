@@ -459,27 +459,6 @@ final class VectorExpTests: XCTestCase {
         }
     }
 
-    /// The AVX-512 build applies the Double exp's final 2^n with one vscalef, the AVX2 build with
-    /// exponent-field multiplies (VectorExp.swift); the rest of their arithmetic is the same, so the two
-    /// must agree bit for bit on 10^6 Doubles across the whole range, the underflow and overflow edges
-    /// among them. (The AVX-512 Float exp is another algorithm, from a table: its accuracy is checked
-    /// with every build's by the Float tests above.)
-    func testAVX512DoubleScaleMatchesAVX2Multiplies() throws {
-        guard let avx512 = SIMDDispatch.runnable.first(where: { $0.level == .avx512 }),
-              let avx2 = SIMDDispatch.runnable.first(where: { $0.level == .avx2 }) else {
-            throw XCTSkip("this CPU cannot run the AVX-512 build")
-        }
-        var rng = SplitMix64(state: 0x5CA1E)
-        var xs: [Double] = [-.infinity, .infinity, .nan, -746, -745.2, -744.44, -708.4, 709.7, 709.8, 710, 0, -0.0]
-        for i in 0..<1_000_000 { xs.append(i % 2 == 0 ? rng.uniform(-746, 710) : rng.uniform(-746, -700)) }
-        var doubles = bitMismatches(xs, applyDouble(xs, { avx512.exp($0) }), applyDouble(xs, { avx2.exp($0) }))
-        let shifted = xs.filter { !($0 > 640) }  // expShifted's domain
-        doubles.merge(bitMismatches(shifted, applyDouble(shifted, { avx512.expShifted($0) }),
-                                    applyDouble(shifted, { avx2.expShifted($0) })))
-        XCTAssertEqual(doubles.error, 0, "Double exp: AVX-512 ≠ AVX2 at x = \(doubles.at)")
-        print("avx512 exp = avx2 exp, bit for bit, on \(doubles.count) Doubles")
-    }
-
     // MARK: - vlog, Double (RowMath.log over an array: logit_adjusted's offsets τ·log π)
 
     /// ≤ 2 ulp against logl over 10^6 values (random bit patterns, whole binades, [0.5, 2], near 1,

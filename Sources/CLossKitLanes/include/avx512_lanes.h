@@ -28,6 +28,13 @@ LOSSKIT_AVX512_INLINE losskit_float_lanes losskit_avx512_lookup_float(losskit_fl
     return (losskit_float_lanes)_mm512_permutexvar_ps(_mm512_castps_si512((__m512)index), (__m512)table);
 }
 
+/** (j < 8 ? low[j] : high[j - 8]) in every lane, j the low four bits of that lane's bit pattern in
+ * `index` (vpermt2pd): a lookup in a 16-entry table held in two registers. */
+LOSSKIT_AVX512_INLINE losskit_double_lanes losskit_avx512_lookup_double(losskit_double_lanes low, losskit_double_lanes high,
+                                                                       losskit_double_lanes index) {
+    return (losskit_double_lanes)_mm512_permutex2var_pd((__m512d)low, _mm512_castpd_si512((__m512d)index), (__m512d)high);
+}
+
 /** The first `lanes` (0...16) floats at p, the other lanes set to `fill`: one masked load, which
  * reads nothing past those lanes (no fault at the end of a buffer). */
 LOSSKIT_AVX512_INLINE losskit_float_lanes losskit_avx512_load_float_lanes(const float *p, long lanes, float fill) {
