@@ -1,7 +1,9 @@
 /* A cache-hot loop over lk_loss_compute, from C, for working on one kernel: no Python, no PyTorch,
  * the same batch evaluated again and again (after the first call its data is wherever the caches
  * keep it), or with EVICT=1 in the environment after writing 64 MB elsewhere before each call (as
- * in benchmarks/run.py, where PyTorch's calls evict losskit's data). Prints the median and the
+ * in benchmarks/run.py, where PyTorch's calls evict losskit's data). PAUSE_US=N pauses N µs
+ * before each call, asleep (usleep: the calling CPU may idle), or with PAUSE=spin busy-waiting (it
+ * stays awake): how a call runs after the machine has been idle. Prints the median and the
  * minimum time of one call. Not the comparison benchmark (benchmarks/run.py); see benchmarks/README.md.
  *
  *   cc -O2 -Iinclude benchmarks/hot_loop.c -L.build/release -llosskit -Wl,-rpath,$PWD/.build/release -o /tmp/hot_loop
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static double now_ms(void) {
     struct timespec t;
@@ -116,17 +119,28 @@ int main(int argc, char **argv) {
     const char *evict_setting = getenv("EVICT");
     size_t evict_bytes = evict_setting && atoi(evict_setting) ? (size_t)64 << 20 : 0;
     unsigned char *evict = evict_bytes ? malloc(evict_bytes) : NULL;
+    const char *pause_setting = getenv("PAUSE_US"), *pause_kind = getenv("PAUSE");
+    const double pause_us = pause_setting ? atof(pause_setting) : 0;
+    const int spin = pause_kind && strcmp(pause_kind, "spin") == 0;
     double *times = malloc((size_t)calls * sizeof(double));
     for (int i = -5; i < calls; i++) {  /* 5 untimed calls first */
         if (evict) memset(evict, i & 0xff, evict_bytes);
+        if (pause_us > 0 && spin) {
+            const double until = now_ms() + pause_us / 1000;
+            while (now_ms() < until) {}
+        } else if (pause_us > 0) {
+            usleep((useconds_t)pause_us);
+        }
         double start = now_ms();
         if (lk_loss_compute(loss, &batch) != LK_OK) { fprintf(stderr, "%s\n", lk_last_error_message()); return 1; }
         if (i >= 0) times[i] = now_ms() - start;
     }
     qsort(times, (size_t)calls, sizeof(double), compare_doubles);
-    printf("%s %s %s threads=%d nan_policy=%s simd=%s%s: median %.3f ms, min %.3f ms (%d calls), loss %.6g\n",
+    char paused[64] = "";
+    if (pause_us > 0) snprintf(paused, sizeof paused, " paused %.0f us (%s)", pause_us, spin ? "spin" : "sleep");
+    printf("%s %s %s threads=%d nan_policy=%s simd=%s%s%s: median %.3f ms, min %.3f ms (%d calls), loss %.6g\n",
            name, argv[2], is_double ? "float64" : "float32", threads, nan_policy, lk_simd_level(), evict ? " evicted" : "",
-           times[calls / 2], times[0], calls, is_double ? value64 : (double)value32);
+           paused, times[calls / 2], times[0], calls, is_double ? value64 : (double)value32);
     lk_loss_destroy(loss);
     free(times); free(evict); free(logits); free(grad); free(target);
     return 0;
