@@ -17,7 +17,7 @@ import CLossKitLanes
 // AVX-512 builds, a multiply and an add in the baseline (see LaneVector.swift), so the builds' results
 // differ in the last bit now and then, each within the bounds the tests check for every build.
 // The AVX-512 build's exps are another algorithm, from a table in registers (`vexpTabled`): fewer
-// multiply-adds (two of nine for Float, five of fifteen for Double), which bound the exp passes, so
+// multiply-adds (two of nine for Float, four of fourteen for Double), which bound the exp passes, so
 // its bits differ from the other builds' now and then, within the same bound. It applies the final
 // 2^n with one vscalef (avx512_lanes.h), which rounds y·2^n once, as the other builds'
 // exponent-field multiplies do (four to six instructions fewer).
@@ -166,8 +166,9 @@ func vexpShifted(_ x: SIMD8<Double>) -> SIMD8<Double> {
 // bits, ln2HI 32: h·ln2HI is exact), |r| ≤ ln2/32; e^r - 1 ≈ r + r²·P(r), P of degree 4, a Chebyshev
 // fit on [-0.02167, 0.02167] whose relative error is 0.26 half-ulp; 2^(j/16) = s + s' with s rounded
 // to double and s' the rest (each looked up by vpermt2pd from two registers), y = s + (s·(e^r - 1) +
-// s') with the inner step fused, exp(x) = y·2^floor(h) by vscalefpd. Five multiply-adds fewer than
-// `vexpReduced`'s degree 9; with s alone (no s') the max error was 1.17 ulp, and expm1's 2.27.
+// s') with the inner step fused, exp(x) = y·2^floor(h) by vscalefpd. Four multiply-adds fewer than
+// `vexpReduced` in all (five fewer in the polynomial, one more for s'); with s alone (no s') the max
+// error was 1.17 ulp, and expm1's 2.27.
 @inline(__always)
 func vexpTabled(_ x: SIMD8<Double>) -> SIMD8<Double> {
     typealias V = SIMD8<Double>
