@@ -525,55 +525,64 @@ extension RowKernels {
     // The targets counted and checked in vector lanes, without a branch per target (the scalar loop
     // with its early exit was 5% of cross_entropy's time at 8×21×128×128): per lane, the number kept
     // (not `ignore`) and the number bad (neither `ignore` nor in [0, classes), an unsigned compare),
-    // over runs of 256 targets; a run with a bad target is walked again for the first one.
-    // Each type has its own loop, on its concrete vectors (generic SIMD code runs lane by lane).
+    // over runs of 256 targets; a run with a bad target is walked again for the first one. The counts
+    // are 1s in floating-point lanes whose masks are the targets' (exact: at most 32 per lane in a
+    // run), summed by `laneSum`, as the hinge sums count: a sum of integer lanes took the standard
+    // library's generic `wrappedSum`, which every build emitted and the linker shares (Tests/dispatch
+    // refuses such a function). Each type has its own loop, on its concrete vectors.
     @inline(__always)
     static func countTargets(_ t: UnsafePointer<Int64>, _ n: Int, classes: Int, ignore: Int64) -> Int {
         typealias V = SIMD8<Int64>
+        typealias Counts = SIMD8<Double>
         let skip = V(repeating: ignore), bound = SIMD8<UInt64>(repeating: UInt64(classes))
-        let zero = V(repeating: 0), one = V(repeating: 1)
-        return countTargetRuns(t, n, width: V.scalarCount, classes: classes, ignore: ignore) { j in
-            let y = UnsafeRawPointer(t + j).loadUnaligned(as: V.self)
-            let kept = one.replacing(with: zero, where: y .== skip)
-            return (kept, kept.replacing(with: zero, where: unsafeBitCast(y, to: SIMD8<UInt64>.self) .< bound))
+        let zero = Counts(repeating: 0), one = Counts(repeating: 1)
+        return countTargetRuns(t, n, classes: classes, ignore: ignore) { start, end in
+            var kept = zero, bad = zero, j = start
+            while j + V.scalarCount <= end {
+                let y = UnsafeRawPointer(t + j).loadUnaligned(as: V.self)
+                let k = one.replacing(with: zero, where: y .== skip)
+                kept += k
+                bad += k.replacing(with: zero, where: unsafeBitCast(y, to: SIMD8<UInt64>.self) .< bound)
+                j += V.scalarCount
+            }
+            return (Int(kept.laneSum), Int(bad.laneSum), j)
         }
     }
 
     @inline(__always)
     static func countTargets(_ t: UnsafePointer<Int32>, _ n: Int, classes: Int, ignore: Int64) -> Int {
         typealias V = SIMD16<Int32>
+        typealias Counts = SIMD16<Float>
         // An ignore_index outside Int32's range matches no target (no lane equals the stand-in then).
         let matchable = Int64(Int32(truncatingIfNeeded: ignore)) == ignore
         let skip = V(repeating: Int32(truncatingIfNeeded: ignore))
         let bound = SIMD16<UInt32>(repeating: UInt32(Swift.min(classes, Int(UInt32.max))))
-        let zero = V(repeating: 0), one = V(repeating: 1), never = SIMDMask<V>(repeating: false)
-        return countTargetRuns(t, n, width: V.scalarCount, classes: classes, ignore: ignore) { j in
-            let y = UnsafeRawPointer(t + j).loadUnaligned(as: V.self)
-            let kept = one.replacing(with: zero, where: matchable ? y .== skip : never)
-            return (kept, kept.replacing(with: zero, where: unsafeBitCast(y, to: SIMD16<UInt32>.self) .< bound))
+        let zero = Counts(repeating: 0), one = Counts(repeating: 1), never = SIMDMask<V>(repeating: false)
+        return countTargetRuns(t, n, classes: classes, ignore: ignore) { start, end in
+            var kept = zero, bad = zero, j = start
+            while j + V.scalarCount <= end {
+                let y = UnsafeRawPointer(t + j).loadUnaligned(as: V.self)
+                let k = one.replacing(with: zero, where: matchable ? y .== skip : never)
+                kept += k
+                bad += k.replacing(with: zero, where: unsafeBitCast(y, to: SIMD16<UInt32>.self) .< bound)
+                j += V.scalarCount
+            }
+            return (Int(kept.laneSum), Int(bad.laneSum), j)
         }
     }
 
-    /// The runs of `countTargets`: `lanes(j)` gives the kept and bad counts (0 or 1 per lane) of the
-    /// `width` targets from j; the tail of fewer than `width` and the search for the first bad target
+    /// The runs of `countTargets`: `vectors(start, end)` counts the run's whole vectors and returns
+    /// the kept and bad counts and where it stopped; the tail and the search for the first bad target
     /// are scalar.
     @inline(__always)
-    static func countTargetRuns<I: FixedWidthInteger, V: SIMD>(_ t: UnsafePointer<I>, _ n: Int, width: Int, classes: Int,
-                                                               ignore: Int64, _ lanes: (Int) -> (kept: V, bad: V)) -> Int
-        where V.Scalar: FixedWidthInteger {
+    static func countTargetRuns<I: FixedWidthInteger>(_ t: UnsafePointer<I>, _ n: Int, classes: Int, ignore: Int64,
+                                                      _ vectors: (Int, Int) -> (kept: Int, bad: Int, end: Int)) -> Int {
         @inline(__always) func isBad(_ y: Int64) -> Bool { y != ignore && UInt64(bitPattern: y) >= UInt64(classes) }
         let run = 256
         var total = 0, start = 0
         while start < n {
             let end = Swift.min(n, start + run)
-            var kept = V(), bad = V(), j = start
-            while j + width <= end {
-                let (k, b) = lanes(j)
-                kept &+= k
-                bad &+= b
-                j += width
-            }
-            var count = Int(kept.wrappedSum()), badCount = Int(bad.wrappedSum())
+            var (count, badCount, j) = vectors(start, end)
             while j < end {
                 let y = Int64(t[j])
                 count &+= y == ignore ? 0 : 1
