@@ -630,7 +630,7 @@ extension RowKernels {
                                              outStride: Int, max: UnsafeMutablePointer<T>, sum: UnsafeMutablePointer<T>,
                                              shifts: UnsafeMutablePointer<T>) {
         typealias V = T.Vector
-        let width = V.scalarCount, negativeInfinity = V(repeating: -.infinity), zero = V(repeating: 0)
+        let width = V.scalarCount, negativeInfinity = V(repeating: -.infinity)
         for v in Swift.stride(from: 0, to: samples, by: width) { negativeInfinity.store(max, v) }
         let ahead = prefetchDistance(stride: stride, samples: samples)
         for j in 0..<classes {
@@ -641,10 +641,23 @@ extension RowKernels {
                 m.replacing(with: x, where: x .> m).store(max, v)
             }
         }
-        // The shift: the max, or 0 for an all -inf sample; the sums start at 0.
-        for v in Swift.stride(from: 0, to: samples, by: width) {
+        columnExpPass(z, stride: stride, classes: classes, samples: samples, bias: bias, storingInto: out,
+                      outStride: outStride, max: max, sum: sum, shifts: shifts)
+    }
+
+    /// A column block's second pass, from its maxima: the shifts (the max, or 0 for an all -inf
+    /// sample), then Σ_j exp(z_jk + b_j - shift_k) into `sum`, with the terms written to `out` (class j
+    /// at + j·outStride) when it is given.
+    @inline(__always)
+    static func columnExpPass<T: VectorFloat>(_ z: UnsafePointer<T>, stride: Int, classes: Int, samples: Int,
+                                              bias: UnsafePointer<T>?, storingInto out: UnsafeMutablePointer<T>?,
+                                              outStride: Int, max: UnsafePointer<T>, sum: UnsafeMutablePointer<T>,
+                                              shifts: UnsafeMutablePointer<T>) {
+        typealias V = T.Vector
+        let negativeInfinity = V(repeating: -.infinity), zero = V(repeating: 0)
+        for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
             let m = V.load(max, v)
-            m.replacing(with: zero, where: m .== negativeInfinity).store(shifts, v)  // 0 for an all -inf sample
+            m.replacing(with: zero, where: m .== negativeInfinity).store(shifts, v)
             zero.store(sum, v)
         }
         for j in 0..<classes {
@@ -934,15 +947,8 @@ extension RowKernels {
             columnClassMaxCatchingTarget(z + j * stride, T(j), samples: samples, ahead: ahead, targetClass: targetClass,
                                          max: largest, targetLogit: targetLogit)
         }
-        for v in Swift.stride(from: 0, to: samples, by: V.scalarCount) {
-            let m = V.load(largest, v)
-            m.replacing(with: zero, where: m .== negativeInfinity).store(shifts, v)  // 0 for an all -inf sample
-            zero.store(total, v)
-        }
-        for j in 0..<classes {
-            columnClassExp(z + j * stride, bias: 0, samples: samples, shifts: shifts, sum: total,
-                           storingInto: g == nil ? nil : g! + j * stride)
-        }
+        columnExpPass(z, stride: stride, classes: classes, samples: samples, bias: nil, storingInto: g, outStride: stride,
+                      max: largest, sum: total, shifts: shifts)
         let loss = shifts  // each vector of shifts is read before its loss is written over it
         let zeroedNaN = columnCrossEntropyTerms(samples: samples, zLoss: zLoss, max: largest, shifts: shifts, sum: total,
                                                 weights: weights, scales: scales, targetLogit: targetLogit, factor: factor,
